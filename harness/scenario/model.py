@@ -1,0 +1,252 @@
+"""The typed scenario: what load, which faults when, what must hold.
+
+Beyond ``load_scenario`` nothing in brownout sees the raw YAML dict; everything works on these
+frozen models. Durations are stored in seconds (``*_s`` fields) but written ``at``/``for``/… in
+YAML, through aliases, so error paths name the keys the author typed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from harness.scenario.durations import format_duration, parse_duration
+
+__all__ = [
+    "NETWORK_FAULT_TYPES",
+    "PHASES",
+    "PROVIDER_FAULT_TYPES",
+    "SLO",
+    "SLO_METRICS",
+    "SUT",
+    "Fault",
+    "Load",
+    "Provider",
+    "Proxy",
+    "Request",
+    "Scenario",
+    "Validator",
+    "is_loopback_host",
+]
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+#: Metrics an SLO may name; harness.analysis computes every one of them per phase.
+SLO_METRICS: tuple[str, ...] = (
+    "requests",
+    "throughput_rps",
+    "error_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "provider_attempts",
+    "fan_out",
+    "retry_amplification",
+    "max_queue_depth",
+    "max_provider_in_flight",
+    "goodput_rps",
+    "good_request_fraction",
+    "wasted_tokens",
+    "recovery_time_s",
+)
+
+#: "run" is the whole run after warm-up.
+PHASES: tuple[str, ...] = ("baseline", "fault", "recovery", "run")
+
+#: Toxiproxy toxic types and the attributes each takes (Toxiproxy's own names), plus "down",
+#: which disables the proxy for the window.
+NETWORK_FAULT_TYPES: dict[str, tuple[str, ...]] = {
+    "latency": ("latency", "jitter"),
+    "bandwidth": ("rate",),
+    "slow_close": ("delay",),
+    "timeout": ("timeout",),
+    "reset_peer": ("timeout",),
+    "slicer": ("average_size", "size_variation", "delay"),
+    "limit_data": ("bytes",),
+    "noop": (),
+    "down": (),
+}
+
+#: Fault types the mock providers implement (kept equal to mock_providers' catalogue by a test).
+PROVIDER_FAULT_TYPES: tuple[str, ...] = ("error", "rate_limit")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and any 127.0.0.0/8 or ::1 literal."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Request(_Model):
+    """The HTTP request every simulated user sends to the SUT."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    path: str = "/ask"
+    json_body: Any = Field(default=None, alias="json")
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _path_is_absolute(self) -> Request:
+        if not self.path.startswith("/"):
+            raise ValueError(f"request.path must start with '/', found {self.path!r}")
+        return self
+
+
+class Validator(_Model):
+    """A check on each 200 answer: "200 OK but wrong" counts as a failure of quality."""
+
+    type: Literal["json_field", "contains"]
+    field: str | None = None
+    text: str | None = None
+    non_empty: bool = True
+
+    @model_validator(mode="after")
+    def _needs_argument(self) -> Validator:
+        if self.type == "json_field" and not self.field:
+            raise ValueError("a json_field validator needs 'field'")
+        if self.type == "contains" and not self.text:
+            raise ValueError("a contains validator needs 'text'")
+        return self
+
+
+class Load(_Model):
+    users: int = Field(default=4, ge=1, le=10_000)
+    spawn_rate: float | None = Field(default=None, gt=0)
+    wait_s: Duration = Field(default=0.0, alias="wait")
+    timeout_s: Duration = Field(default=30.0, alias="timeout", gt=0)
+    request: Request = Field(default_factory=Request)
+    validators: list[Validator] = Field(default_factory=list)
+
+
+class Provider(_Model):
+    flavour: Literal["openai", "anthropic"] = "openai"
+
+
+class Proxy(_Model):
+    """A Toxiproxy proxy in front of a provider (by name) or of any ``host:port``."""
+
+    upstream: str
+
+
+class SUT(_Model):
+    """Either a command brownout starts (placeholders: ``{python}``, ``{port}``,
+    ``{scenario_dir}``, ``{provider.NAME.url}``, ``{proxy.NAME.url}``) or a running ``url``."""
+
+    command: str | list[str] | None = None
+    url: str | None = None
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    health: str = "/healthz"
+    metrics: str | None = "/metrics"
+    ready_timeout_s: Duration = Field(default=30.0, alias="ready_timeout", gt=0)
+
+    @model_validator(mode="after")
+    def _command_or_url(self) -> SUT:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give exactly one of 'command' (brownout starts the SUT) or 'url'")
+        return self
+
+
+class Fault(_Model):
+    """One fault window. ``target`` is ``provider/NAME`` (application faults in the mock) or
+    ``proxy/NAME`` (a Toxiproxy toxic, or ``down``)."""
+
+    name: str = Field(min_length=1)
+    target: str
+    type: str
+    at_s: Duration = Field(alias="at")
+    for_s: Duration = Field(alias="for", gt=0)
+    probability: float = Field(default=1.0, ge=0, le=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, int] = Field(default_factory=dict)
+    stream: Literal["downstream", "upstream"] = "downstream"
+    toxicity: float = Field(default=1.0, ge=0, le=1)
+
+    @property
+    def layer(self) -> str:
+        return self.target.partition("/")[0]
+
+    @property
+    def target_name(self) -> str:
+        return self.target.partition("/")[2]
+
+    @property
+    def end_s(self) -> float:
+        return self.at_s + self.for_s
+
+
+class SLO(_Model):
+    name: str = ""
+    metric: str
+    phase: str = "run"
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _default_name(self) -> SLO:
+        if not self.name:
+            bound = f"<= {self.max:g}" if self.max is not None else f">= {self.min:g}"
+            object.__setattr__(self, "name", f"{self.metric} in {self.phase} {bound}")
+        return self
+
+
+class Scenario(_Model):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    seed: int = 0
+    duration_s: Duration = Field(alias="duration", gt=0)
+    warmup_s: Duration = Field(default=0.0, alias="warmup")
+    allow_non_loopback: bool = False
+    load: Load = Field(default_factory=Load)
+    providers: dict[str, Provider] = Field(default_factory=dict)
+    proxies: dict[str, Proxy] = Field(default_factory=dict)
+    sut: SUT
+    faults: list[Fault] = Field(default_factory=list)
+    slos: list[SLO] = Field(default_factory=list)
+
+    def scaled(self, factor: float) -> Scenario:
+        """The same scenario with its timeline (not fault magnitudes) multiplied by ``factor``."""
+        if factor == 1.0:
+            return self
+        faults = [
+            f.model_copy(update={"at_s": f.at_s * factor, "for_s": f.for_s * factor})
+            for f in self.faults
+        ]
+        # Think time and fault magnitudes stay as written: a shorter run keeps the same request
+        # rate and the same faults, it only sees less of them.
+        return self.model_copy(
+            update={
+                "duration_s": self.duration_s * factor,
+                "warmup_s": self.warmup_s * factor,
+                "faults": faults,
+            }
+        )
+
+    def to_yaml_data(self) -> dict[str, Any]:
+        """Plain data for the resolved ``scenario.yaml``, durations spelled as written."""
+        data: dict[str, Any] = self.model_dump(by_alias=True, mode="json")
+        for key in ("duration", "warmup"):
+            data[key] = format_duration(data[key])
+        data["load"]["wait"] = format_duration(data["load"]["wait"])
+        data["load"]["timeout"] = format_duration(data["load"]["timeout"])
+        data["sut"]["ready_timeout"] = format_duration(data["sut"]["ready_timeout"])
+        for fault in data["faults"]:
+            fault["at"] = format_duration(fault["at"])
+            fault["for"] = format_duration(fault["for"])
+        return data
+
+
+def url_host(url: str) -> str:
+    return urlsplit(url).hostname or ""
