@@ -135,9 +135,13 @@ class Provider(_Model):
 
 
 class Proxy(_Model):
-    """A Toxiproxy proxy in front of a provider (by name) or of any ``host:port``."""
+    """A Toxiproxy proxy in front of a provider (by name) or of any ``host:port``.
+
+    ``listen`` is where the proxy listens; port 0 lets the server pick (the embedded proxy and a
+    Toxiproxy on the host network both report the port they bound)."""
 
     upstream: str
+    listen: str = "127.0.0.1:0"
 
 
 class SUT(_Model):

@@ -1,0 +1,5 @@
+"""``python -m harness`` is ``brownout``."""
+
+from harness.cli import main
+
+main()

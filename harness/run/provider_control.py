@@ -1,0 +1,57 @@
+"""The orchestrator's client for a mock provider's control API (``/_brownout/…``).
+
+mock_providers is a separate program (it does not import harness, nor harness it); this small
+HTTP client is the whole of the coupling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from harness.errors import FaultInjectionError
+
+__all__ = ["ProviderControl"]
+
+
+class ProviderControl:
+    def __init__(self, base_url: str, *, timeout_s: float = 5.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(base_url=self.base_url, timeout=timeout_s, trust_env=False)
+
+    def set_fault(
+        self, name: str, type_: str, *, probability: float, params: dict[str, Any]
+    ) -> None:
+        body = {"name": name, "type": type_, "probability": probability, "params": params}
+        self._call("POST", "/_brownout/faults", json=body, expect=(200, 201))
+
+    def clear_fault(self, name: str) -> None:
+        self._call("DELETE", f"/_brownout/faults/{name}", expect=(200, 204, 404))
+
+    def clear_all(self) -> None:
+        self._call("DELETE", "/_brownout/faults", expect=(200, 204))
+
+    def stats(self) -> dict[str, Any]:
+        response = self._call("GET", "/_brownout/stats", expect=(200,))
+        data: dict[str, Any] = response.json()
+        return data
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(
+        self, method: str, path: str, *, expect: tuple[int, ...], json: Any = None
+    ) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, json=json)
+        except httpx.HTTPError as exc:
+            raise FaultInjectionError(
+                f"mock provider at {self.base_url} did not answer {method} {path}: {exc}"
+            ) from None
+        if response.status_code not in expect:
+            raise FaultInjectionError(
+                f"mock provider at {self.base_url} refused {method} {path}: "
+                f"HTTP {response.status_code} {response.text[:300]}"
+            )
+        return response
