@@ -1,0 +1,35 @@
+"""``import locust`` monkey-patches the interpreter with gevent; it must stay in the Locust
+subprocess. This runs in a fresh interpreter because pytest plugins may import anything."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import harness
+
+PROBE = """
+import sys
+import harness, harness.cli, harness.scenario, harness.run, harness.load, harness.analysis
+import harness.report, harness.toxiproxy, harness.faultproxy, mock_providers
+print(" ".join(sorted(m for m in ("locust", "gevent") if m in sys.modules)) or "clean")
+"""
+
+
+def test_importing_harness_and_mock_providers_does_not_load_locust_or_gevent() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "clean", out.stdout + out.stderr
+
+
+def test_mock_providers_does_not_import_harness() -> None:
+    probe = "import sys, mock_providers; print('harness' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_version_is_exposed() -> None:
+    assert harness.__version__
