@@ -25,7 +25,6 @@ from harness.scenario.model import (
     PROVIDER_FAULT_TYPES,
     SLO,
     SLO_METRICS,
-    SUT,
     Fault,
     Provider,
     Proxy,
@@ -118,9 +117,12 @@ def _pydantic_problems(exc: ValidationError, located: Located) -> list[tuple[Pos
             continue
         found = error.get("input")
         message = str(error["msg"]).removeprefix("Value error, ")
-        if kind not in ("value_error", "assertion_error") and not isinstance(found, dict | list):
+        container = isinstance(found, dict | list)
+        if kind not in ("value_error", "assertion_error") and not container:
             message = f"{message}, found {found!r}"
-        out.append((located.position_of(loc), f"{_dotted(loc)}: {message}"))
+        # An error about a whole mapping or list points at the key that names it.
+        position = located.position_of(loc, prefer_key=container)
+        out.append((position, f"{_dotted(loc)}: {message}"))
     return out
 
 
@@ -183,7 +185,7 @@ class _Parts:
 
     providers: dict[str, Provider]
     proxies: dict[str, Proxy]
-    sut: SUT | None
+    sut_url: str | None
     faults: list[tuple[int, Fault]]
     slos: list[tuple[int, SLO]]
     duration_s: float | None
@@ -195,7 +197,7 @@ class _Parts:
         return cls(
             providers=dict(scenario.providers),
             proxies=dict(scenario.proxies),
-            sut=scenario.sut,
+            sut_url=scenario.sut.url,
             faults=list(enumerate(scenario.faults)),
             slos=list(enumerate(scenario.slos)),
             duration_s=scenario.duration_s,
@@ -228,7 +230,7 @@ class _Parts:
         return cls(
             providers=mapping(Provider, data.get("providers")),
             proxies=mapping(Proxy, data.get("proxies")),
-            sut=valid(SUT, data.get("sut")),
+            sut_url=_get_str(data.get("sut"), "url"),
             faults=sequence(Fault, data.get("faults")),
             slos=sequence(SLO, data.get("slos")),
             duration_s=seconds(data.get("duration")),
@@ -260,10 +262,10 @@ def _semantic_problems(scenario: _Parts, located: Located) -> list[tuple[Positio
                 f"{host!r} is not a loopback address; set allow_non_loopback: true to target it",
             )
 
-    if scenario.sut is not None and scenario.sut.url is not None:
-        host = url_host(scenario.sut.url)
+    if scenario.sut_url is not None:
+        host = url_host(scenario.sut_url)
         if not host:
-            problem(("sut", "url"), f"expected an http:// URL, found {scenario.sut.url!r}")
+            problem(("sut", "url"), f"expected an http:// URL, found {scenario.sut_url!r}")
         elif not scenario.allow_non_loopback and not is_loopback_host(host):
             problem(
                 ("sut", "url"),
@@ -332,6 +334,11 @@ def _semantic_problems(scenario: _Parts, located: Located) -> list[tuple[Positio
         if slo.max is None and slo.min is None:
             problem(path, "an SLO needs 'max' or 'min'")
     return out
+
+
+def _get_str(mapping: Any, key: str) -> str | None:
+    value = mapping.get(key) if isinstance(mapping, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:

@@ -1,0 +1,152 @@
+"""Example SUT: a small RAG-style HTTP service with a ``naive`` or ``resilient`` retry policy.
+
+Run it the way brownout scenarios do::
+
+    python examples/rag_sut/app.py --host 127.0.0.1 --port 0 \\
+        --provider-url http://127.0.0.1:8001/v1 --policy naive
+
+Once it listens it prints one line, ``BROWNOUT_READY http://127.0.0.1:<port>``, and serves
+``POST /ask`` ``{"question": "..."}``, ``GET /healthz`` and ``GET /metrics`` (Prometheus text).
+SIGTERM or SIGINT stop it gracefully (exit status 0).
+
+It is deliberately two pipelines in one: the same retrieval, queue and workers, with the
+provider retry policy as the only difference, so a brownout scenario run against each shows
+what the policy alone changes. It is an example, not part of the harness: it imports nothing
+from brownout and is started by path, with its own directory on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+from types import FrameType
+
+import uvicorn
+from rag_policies import make_policy
+from rag_service import RagService, Settings
+
+READY_PREFIX = "BROWNOUT_READY"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="rag_sut", description="Example RAG service for brownout scenarios."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    parser.add_argument(
+        "--provider-url",
+        default=os.environ.get("OPENAI_BASE_URL"),
+        help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8001/v1 (default $OPENAI_BASE_URL)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("OPENAI_API_KEY", "brownout-example-key"),
+        help="bearer token sent to the provider (default $OPENAI_API_KEY)",
+    )
+    parser.add_argument("--policy", choices=("naive", "resilient"), default="naive")
+    parser.add_argument("--workers", type=_positive_int, default=4, help="provider workers")
+    parser.add_argument("--model", default="gpt-4o-mini")
+    parser.add_argument(
+        "--timeout-s", type=_positive_float, default=10.0, help="timeout of one provider call"
+    )
+    parser.add_argument(
+        "--deadline-s",
+        type=_positive_float,
+        default=None,
+        help="whole-request budget, queue wait included; resilient only "
+        "(default: twice --timeout-s)",
+    )
+    parser.add_argument(
+        "--max-queue", type=int, default=0, help="reject with 503 beyond this many waiting jobs"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for backoff jitter")
+    args = parser.parse_args(argv)
+    if not args.provider_url:
+        parser.error("--provider-url is required (or set OPENAI_BASE_URL)")
+    if not args.provider_url.startswith(("http://", "https://")):
+        parser.error(f"--provider-url must be an http(s) URL, got {args.provider_url!r}")
+    return args
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+class _ReadyServer(uvicorn.Server):
+    """uvicorn, announcing readiness on stdout once the socket accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, ready_url: str) -> None:
+        super().__init__(config)
+        self.ready_url = ready_url
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            print(f"{READY_PREFIX} {self.ready_url}", flush=True)
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    # uvicorn handles SIGTERM/SIGINT while serving, then re-raises the signal once it has shut
+    # down; ending with status 0 here tells the supervisor the stop was clean.
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    signal.signal(signal.SIGTERM, _exit_quietly)
+    signal.signal(signal.SIGINT, _exit_quietly)
+
+    deadline_s = None
+    if args.policy == "resilient":
+        deadline_s = args.deadline_s or 2.0 * args.timeout_s
+    settings = Settings(
+        provider_url=args.provider_url,
+        api_key=args.api_key,
+        model=args.model,
+        workers=args.workers,
+        timeout_s=args.timeout_s,
+        max_queue=max(0, args.max_queue),
+        deadline_s=deadline_s,
+    )
+    app = RagService(settings, make_policy(args.policy, args.timeout_s, args.seed))
+
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        print(f"rag_sut: cannot bind {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 3
+    port = sock.getsockname()[1]
+    host = f"[{args.host}]" if family == socket.AF_INET6 else args.host
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        ws="none",
+        timeout_graceful_shutdown=5,
+    )
+    _ReadyServer(config, f"http://{host}:{port}").run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""Run directory → pandas frames, read in bounded chunks.
+
+A long run writes millions of request and provider-call lines, so the JSONL files are never
+turned into one Python list of row dicts: each line is decoded on its own, only the columns the
+analysis uses are kept, and every ``chunk_rows`` lines become a typed frame (float64 / bool
+arrays and categoricals), so peak memory is one chunk of dicts plus compact columns.
+
+Writers append and flush as they go, so a crashed run may end in a half-written line; such lines
+(and any other undecodable line) are skipped and counted in ``RunData.skipped_lines`` rather than
+failing the whole analysis.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+__all__ = [
+    "CALL_COLUMNS",
+    "REQUEST_COLUMNS",
+    "SUT_METRIC_COLUMNS",
+    "RunData",
+    "hash_ids",
+    "load_run",
+    "read_jsonl_frame",
+]
+
+#: How a JSON value becomes a column: float (null → NaN), bool (null → False),
+#: tristate (true → 1.0, false → 0.0, null → NaN), category (low-cardinality text),
+#: id (text compared only for equality, stored as a uint64 hash; null → 0).
+ColumnKind = Literal["float", "bool", "tristate", "category", "id"]
+
+REQUEST_COLUMNS: Final[Mapping[str, ColumnKind]] = {
+    "t_start": "float",
+    "t_end": "float",
+    "latency_ms": "float",
+    "ttft_ms": "float",
+    "status": "float",
+    "ok": "bool",
+    "valid": "tristate",
+    "error_class": "category",
+    "name": "category",
+    "request_id": "id",
+}
+
+CALL_COLUMNS: Final[Mapping[str, ColumnKind]] = {
+    "t": "float",
+    "t_end": "float",
+    "status": "float",
+    "request_id": "id",
+    "tokens_in": "float",
+    "tokens_out": "float",
+    "in_flight": "float",
+    "provider": "category",
+    "name": "category",
+    "fault": "category",
+    "stream_completed": "tristate",
+    "retry_count": "float",
+    "fingerprint": "id",
+}
+
+SUT_METRIC_COLUMNS: Final[Mapping[str, ColumnKind]] = {
+    "t": "float",
+    "name": "category",
+    "value": "float",
+}
+
+DEFAULT_CHUNK_ROWS: Final = 50_000
+_DECODE_BATCH: Final = 512
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything analysis reads from one run directory."""
+
+    run_dir: Path
+    run_info: dict[str, Any]
+    events: list[dict[str, Any]]
+    requests: pd.DataFrame
+    provider_calls: pd.DataFrame
+    sut_metrics: pd.DataFrame
+    #: file name → number of lines that could not be decoded (e.g. a crash's half line)
+    skipped_lines: dict[str, int] = field(default_factory=dict)
+    #: file name → number of chunks it was read in (evidence of bounded reading)
+    chunks_read: dict[str, int] = field(default_factory=dict)
+
+
+def load_run(run_dir: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> RunData:
+    """Read a run directory; missing files give empty frames with the documented columns."""
+    skipped: dict[str, int] = {}
+    chunks: dict[str, int] = {}
+
+    def frame(paths: list[Path], columns: Mapping[str, ColumnKind]) -> pd.DataFrame:
+        parts: list[pd.DataFrame] = []
+        for path in paths:
+            stats = _ReadStats()
+            parts.extend(_iter_chunks(path, columns, chunk_rows, stats))
+            skipped[path.name] = stats.skipped
+            chunks[path.name] = stats.chunks
+        return _concat(parts, columns)
+
+    # Sharded writers (Locust workers) may write requests.<worker>.jsonl beside requests.jsonl.
+    request_files = sorted(run_dir.glob("requests*.jsonl"))
+    requests = frame(request_files, REQUEST_COLUMNS)
+    calls = frame(_existing(run_dir / "provider_calls.jsonl"), CALL_COLUMNS)
+    sut = frame(_existing(run_dir / "sut_metrics.jsonl"), SUT_METRIC_COLUMNS)
+    events, bad_events = _read_events(run_dir / "events.jsonl")
+    if bad_events:
+        skipped["events.jsonl"] = bad_events
+    return RunData(
+        run_dir=run_dir,
+        run_info=_read_run_info(run_dir / "run.json"),
+        events=events,
+        requests=requests,
+        provider_calls=calls,
+        sut_metrics=sut,
+        skipped_lines={k: v for k, v in skipped.items() if v},
+        chunks_read=chunks,
+    )
+
+
+def read_jsonl_frame(
+    path: Path, columns: Mapping[str, ColumnKind], *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> pd.DataFrame:
+    """One JSONL file as a typed frame of ``columns``, read ``chunk_rows`` lines at a time."""
+    return _concat(list(_iter_chunks(path, columns, chunk_rows, _ReadStats())), columns)
+
+
+@dataclass
+class _ReadStats:
+    skipped: int = 0
+    chunks: int = 0
+
+
+def _existing(path: Path) -> list[Path]:
+    return [path] if path.is_file() else []
+
+
+def _iter_chunks(
+    path: Path, columns: Mapping[str, ColumnKind], chunk_rows: int, stats: _ReadStats
+) -> Iterator[pd.DataFrame]:
+    names = list(columns)
+    batch_rows = min(_DECODE_BATCH, chunk_rows)
+    buffers: dict[str, list[Any]] = {name: [] for name in names}
+    pending = 0
+    with path.open("rb") as handle:
+        while True:
+            raw = list(itertools.islice(handle, batch_rows))
+            if raw:
+                rows = _decode([line for line in raw if line.strip()], stats)
+                # Keep only the wanted fields; the decoded dicts die with this batch.
+                for name in names:
+                    buffers[name].extend([row.get(name) for row in rows])
+                pending += len(rows)
+            if pending and (pending >= chunk_rows or not raw):
+                stats.chunks += 1
+                yield _to_frame(buffers, columns)
+                buffers = {name: [] for name in names}
+                pending = 0
+            if not raw:
+                return
+
+
+def _decode(lines: list[bytes], stats: _ReadStats) -> list[dict[str, Any]]:
+    """Decode a batch of lines with one orjson call, line by line only if that fails.
+
+    One call for many lines is much faster than one per line, but orjson builds a document
+    several times the input's size first, so batches stay small (``_DECODE_BATCH``).
+    """
+    if not lines:
+        return []
+    rows: list[Any]
+    try:
+        rows = orjson.loads(b"[" + b",".join(lines) + b"]")
+    except orjson.JSONDecodeError:
+        rows = []
+        for line in lines:
+            try:
+                rows.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                rows.append(None)
+    objects = [row for row in rows if isinstance(row, dict)]
+    stats.skipped += len(rows) - len(objects)
+    return objects
+
+
+def _to_frame(buffers: dict[str, list[Any]], columns: Mapping[str, ColumnKind]) -> pd.DataFrame:
+    return pd.DataFrame({name: _column(buffers[name], kind) for name, kind in columns.items()})
+
+
+def _column(values: list[Any], kind: ColumnKind) -> Any:
+    if kind == "float":
+        try:
+            return np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            # A stray string or object in a numeric field: that cell becomes NaN, not the file.
+            coerced = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+            return coerced.to_numpy(dtype=np.float64, na_value=np.nan)
+    if kind == "tristate":
+        return np.array(
+            [1.0 if v is True else 0.0 if v is False else np.nan for v in values],
+            dtype=np.float64,
+        )
+    if kind == "bool":
+        return np.array([v is True for v in values], dtype=bool)
+    strings = np.array([v if type(v) is str else None for v in values], dtype=object)
+    if kind == "id":
+        return hash_ids(strings)
+    # Per chunk, so repeated strings (error classes, names) are stored once per chunk.
+    return pd.Categorical(strings)
+
+
+def hash_ids(strings: npt.NDArray[np.object_]) -> npt.NDArray[np.uint64]:
+    """64-bit hashes of id strings, 0 for a missing id.
+
+    Ids are only ever compared for equality (joining calls to requests, spotting repeated
+    calls), so a hash does the job at 8 bytes a row instead of a ~90-byte Python string; with
+    64 bits a collision among a few million ids has a probability below one in a million.
+    """
+    if strings.size == 0:
+        return np.zeros(0, dtype=np.uint64)
+    missing = pd.isna(strings)
+    hashed = np.array(pd.util.hash_array(strings), dtype=np.uint64, copy=True)
+    hashed[hashed == 0] = 1  # keep 0 free to mean "no id"
+    hashed[missing] = 0
+    return hashed
+
+
+def _concat(parts: list[pd.DataFrame], columns: Mapping[str, ColumnKind]) -> pd.DataFrame:
+    if not parts:
+        return _to_frame({name: [] for name in columns}, columns)
+    if len(parts) == 1:
+        return parts[0]
+    categories = [name for name, kind in columns.items() if kind == "category"]
+    merged = pd.concat([part.drop(columns=categories) for part in parts], ignore_index=True)
+    for name in categories:
+        # union_categoricals keeps the column categorical across chunks with different
+        # categories (plain concat would fall back to one Python string per row).
+        merged[name] = union_categoricals([part[name] for part in parts], ignore_order=True)
+    return merged[list(columns)]
+
+
+def _read_events(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """events.jsonl is small (one line per timeline change), so a list of dicts is fine."""
+    events: list[dict[str, Any]] = []
+    bad = 0
+    if not path.is_file():
+        return events, bad
+    with path.open("rb") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                bad += 1
+                continue
+            if isinstance(obj, dict) and isinstance(obj.get("t"), int | float):
+                events.append(obj)
+            else:
+                bad += 1
+    events.sort(key=lambda e: float(e["t"]))
+    return events, bad
+
+
+def _read_run_info(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,205 @@
+"""The typed result of analysing a run: what summary.json holds, field for field.
+
+Pydantic models so the same classes validate summary.json when a report is re-rendered from it
+(``Summary.from_json``) and serialise it (``Summary.to_json``). Metric fields are named exactly
+as ``harness.scenario.SLO_METRICS`` names them, so an SLO's metric is a field lookup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AttemptsPerRequest",
+    "FaultWindowResult",
+    "LatencyPercentiles",
+    "PhaseMetrics",
+    "RecoveryResult",
+    "SLOResult",
+    "Summary",
+    "TimeSeries",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LatencyPercentiles(_Model):
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+class AttemptsPerRequest(_Model):
+    """Provider calls per logical request, joined on request_id (None when ids do not join)."""
+
+    p50: float | None = None
+    p99: float | None = None
+    max: float | None = None
+
+
+class PhaseMetrics(_Model):
+    """Every metric of one phase; None when not computable, with the reason in ``unavailable``."""
+
+    start: float | None = None
+    end: float | None = None
+    duration_s: float | None = None
+
+    requests: int | None = None
+    throughput_rps: float | None = None
+    error_rate: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    provider_attempts: int | None = None
+    fan_out: float | None = None
+    retry_amplification: float | None = None
+    max_queue_depth: float | None = None
+    max_provider_in_flight: float | None = None
+    goodput_rps: float | None = None
+    good_request_fraction: float | None = None
+    wasted_tokens: int | None = None
+    recovery_time_s: float | None = None
+
+    failed_requests: int | None = None
+    good_requests: int | None = None
+    tokens_total: int | None = None
+    #: tokens_total ÷ successful requests: what one served answer cost
+    tokens_per_success: float | None = None
+    #: 1 - completions ÷ arrivals: > 0 while the SUT falls behind
+    rate_deficit: float | None = None
+    #: calls carrying x-stainless-retry-count >= 1 (the provider SDK retried)
+    sdk_retry_calls: int | None = None
+    #: calls repeating an earlier call of the same request (same request_id and fingerprint):
+    #: retries by any layer
+    repeated_calls: int | None = None
+    error_classes: dict[str, int] = Field(default_factory=dict)
+    latency_ok_ms: LatencyPercentiles = Field(default_factory=LatencyPercentiles)
+    ttft_ms: LatencyPercentiles = Field(default_factory=LatencyPercentiles)
+    attempts_per_request: AttemptsPerRequest = Field(default_factory=AttemptsPerRequest)
+    #: metric name → why its value is None
+    unavailable: dict[str, str] = Field(default_factory=dict)
+
+    def metric(self, name: str) -> float | None:
+        """The value of an SLO metric by name (KeyError for an unknown name)."""
+        if name not in type(self).model_fields or name in _NOT_METRICS:
+            raise KeyError(name)
+        value = getattr(self, name)
+        return None if value is None else float(value)
+
+
+_NOT_METRICS = frozenset(
+    {"start", "end", "duration_s", "error_classes", "latency_ok_ms", "attempts_per_request"}
+    | {"ttft_ms", "unavailable"}
+)
+
+
+class FaultWindowResult(_Model):
+    name: str
+    kind: str | None = None
+    target: str | None = None
+    applied_at: float
+    removed_at: float | None = None
+    planned_applied_at: float | None = None
+    planned_removed_at: float | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    #: user requests that started while this fault was active, and how many of them failed
+    requests_during: int = 0
+    failed_during: int = 0
+    #: provider calls the mock marked with this fault (provider faults only)
+    calls_hit: int = 0
+    #: failed user requests with at least one call marked with this fault
+    failed_requests_hit: int = 0
+    #: error classes of the requests that failed while this fault was active
+    error_classes_during: dict[str, int] = Field(default_factory=dict)
+
+
+class SLOResult(_Model):
+    name: str
+    metric: str
+    phase: str
+    max: float | None = None
+    min: float | None = None
+    value: float | None = None
+    passed: bool
+    reason: str
+
+
+class RecoveryResult(_Model):
+    recovery_time_s: float | None = None
+    #: True when the SLO-level service never came back before the load stopped;
+    #: None when recovery could not be judged (no fault removed, no baseline)
+    metastable: bool | None = None
+    reason: str = ""
+    epsilon: float
+    windows: int
+    window_s: float
+    baseline_goodput_rps: float | None = None
+    baseline_p95_ms: float | None = None
+
+
+class TimeSeries(_Model):
+    """Per-window series for charts; ``t`` is seconds since ``t0`` (window start)."""
+
+    t0: float | None = None
+    window_s: float
+    t: list[float] = Field(default_factory=list)
+    requests_rps: list[float] = Field(default_factory=list)
+    errors_rps: list[float] = Field(default_factory=list)
+    goodput_rps: list[float] = Field(default_factory=list)
+    latency_p50_ms: list[float | None] = Field(default_factory=list)
+    latency_p95_ms: list[float | None] = Field(default_factory=list)
+    provider_attempts_rps: list[float] = Field(default_factory=list)
+    queue_depth: list[float | None] = Field(default_factory=list)
+    provider_in_flight: list[float | None] = Field(default_factory=list)
+
+
+class Summary(_Model):
+    """summary.json: per-phase metrics and SLO verdicts of one run."""
+
+    run_id: str
+    scenario: str
+    #: the data can be trusted (see ``validity_problems``)
+    valid: bool
+    #: the run reached its planned end (run.json ``complete``)
+    complete: bool
+    aborted: bool = False
+    #: every SLO holds
+    passed: bool
+    validity_problems: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    load_started: float | None = None
+    load_stopped: float | None = None
+    warmup_s: float | None = None
+    latency_threshold_ms: float | None = None
+    phases: dict[str, PhaseMetrics]
+    faults: list[FaultWindowResult] = Field(default_factory=list)
+    slos: list[SLOResult] = Field(default_factory=list)
+    recovery: RecoveryResult
+    #: load_stopped until the SUT queue first read 0 (None: no samples, or it never drained)
+    drain_time_s: float | None = None
+    timeseries: TimeSeries
+    skipped_lines: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def failed_slos(self) -> list[SLOResult]:
+        return [s for s in self.slos if not s.passed]
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Summary:
+        return cls.model_validate_json(text)
+
+    @classmethod
+    def read(cls, path: Path) -> Summary:
+        return cls.from_json(path.read_bytes())
+
+    def write(self, path: Path) -> Path:
+        path.write_text(self.to_json() + "\n", encoding="utf-8")
+        return path

@@ -1,0 +1,188 @@
+"""``analyze_run``: one run directory in, one ``Summary`` (and summary.json) out.
+
+This is the only entry point the orchestrator and CLI call; it reads nothing but the run
+directory, so ``brownout report DIR`` can re-analyse any run, finished or crashed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from harness.analysis.attribution import attribute_faults, drain_time_s
+from harness.analysis.loading import RunData, load_run
+from harness.analysis.metrics import (
+    compute_phase_metrics,
+    compute_recovery,
+    compute_timeseries,
+    prepare_run,
+)
+from harness.analysis.models import Summary
+from harness.analysis.phases import Timeline, build_timeline
+from harness.analysis.slos import SLOLike, evaluate_slos, latency_threshold_ms
+
+__all__ = ["DEFAULT_RECOVERY_EPSILON", "DEFAULT_RECOVERY_WINDOWS", "SUMMARY_FILE", "analyze_run"]
+
+SUMMARY_FILE: Final = "summary.json"
+#: Recovery means within 10 % of baseline goodput and p95 ...
+DEFAULT_RECOVERY_EPSILON: Final = 0.1
+#: ... for 3 consecutive windows.
+DEFAULT_RECOVERY_WINDOWS: Final = 3
+
+
+def analyze_run(
+    run_dir: Path,
+    slos: Sequence[SLOLike] | None = None,
+    *,
+    window_s: float = 1.0,
+    recovery_epsilon: float = DEFAULT_RECOVERY_EPSILON,
+    recovery_windows: int = DEFAULT_RECOVERY_WINDOWS,
+    chunk_rows: int | None = None,
+    write: bool = True,
+) -> Summary:
+    """Compute every metric of ``run_dir`` per phase, judge the SLOs, write summary.json.
+
+    ``slos`` defaults to those of ``run_dir/scenario.yaml`` (none when that file is absent);
+    the scenario's warm-up is read from there too. Raises ``ScenarioError`` when scenario.yaml
+    exists but is invalid, and ``ValueError`` for a non-positive ``window_s``.
+    """
+    if window_s <= 0:
+        raise ValueError(f"window_s must be > 0, got {window_s}")
+    if recovery_windows < 1:
+        raise ValueError(f"recovery_windows must be >= 1, got {recovery_windows}")
+    run_dir = Path(run_dir)
+    notes: list[str] = []
+    scenario = _load_scenario(run_dir)
+    if slos is None:
+        slos = list(scenario.slos) if scenario is not None else []
+        if scenario is None:
+            notes.append("no scenario.yaml in the run directory: no SLOs were evaluated")
+    warmup_s = scenario.warmup_s if scenario is not None else None
+
+    data = load_run(run_dir) if chunk_rows is None else load_run(run_dir, chunk_rows=chunk_rows)
+    data_start, data_end = _data_span(data)
+    timeline = build_timeline(
+        data.events, warmup_s=warmup_s, data_start=data_start, data_end=data_end
+    )
+    notes.extend(timeline.notes)
+    threshold = latency_threshold_ms(slos)
+    prepared = prepare_run(data, timeline, threshold)
+    phases = compute_phase_metrics(prepared)
+    recovery = compute_recovery(
+        prepared,
+        phases["baseline"],
+        window_s=window_s,
+        epsilon=recovery_epsilon,
+        windows=recovery_windows,
+    )
+    for name in ("recovery", "run"):
+        if recovery.recovery_time_s is None:
+            phases[name].unavailable["recovery_time_s"] = recovery.reason
+        else:
+            phases[name].recovery_time_s = recovery.recovery_time_s
+            phases[name].unavailable.pop("recovery_time_s", None)
+    results = evaluate_slos(slos, phases)
+
+    drain, drain_reason = drain_time_s(prepared)
+    if drain is None and prepared.queue_t.size:
+        notes.append(f"drain time unknown: {drain_reason}")
+    problems = _validity_problems(data, phases["run"].requests)
+    summary = Summary(
+        run_id=_run_id(data, run_dir),
+        scenario=_scenario_name(data, scenario),
+        valid=not problems,
+        complete=_complete(data, timeline),
+        aborted=bool(data.run_info.get("aborted")) or timeline.aborted,
+        passed=all(r.passed for r in results),
+        validity_problems=problems,
+        notes=notes,
+        load_started=timeline.load_started,
+        load_stopped=timeline.load_stopped,
+        warmup_s=warmup_s,
+        latency_threshold_ms=threshold,
+        phases=phases,
+        faults=attribute_faults(data, prepared),
+        slos=results,
+        recovery=recovery,
+        drain_time_s=drain,
+        timeseries=compute_timeseries(prepared, window_s=window_s),
+        skipped_lines=data.skipped_lines,
+    )
+    if write:
+        summary.write(run_dir / SUMMARY_FILE)
+    return summary
+
+
+def _load_scenario(run_dir: Path) -> Any:
+    path = run_dir / "scenario.yaml"
+    if not path.is_file():
+        return None
+    # Imported here so analysis of a bare run directory does not need the scenario package's
+    # optional pieces; the resolved scenario.yaml already has its time scale applied.
+    from harness.scenario import load_scenario
+
+    return load_scenario(path)
+
+
+def _data_span(data: RunData) -> tuple[float | None, float | None]:
+    starts: list[float] = []
+    ends: list[float] = []
+    for series in (
+        data.requests["t_start"],
+        data.provider_calls["t"],
+        data.sut_metrics["t"],
+    ):
+        if series.notna().any():
+            starts.append(float(series.min()))
+            ends.append(float(series.max()))
+    if data.requests["t_end"].notna().any():
+        ends.append(float(data.requests["t_end"].max()))
+    event_times = [float(e["t"]) for e in data.events]
+    if event_times:
+        ends.append(max(event_times))
+    return (min(starts) if starts else None, max(ends) if ends else None)
+
+
+def _validity_problems(data: RunData, run_requests: int | None) -> list[str]:
+    problems: list[str] = []
+    if data.run_info.get("valid") is False:
+        problems.append("run.json marks the run invalid")
+    for event in data.events:
+        # The orchestrator flags a run it cannot trust (e.g. the load generator saturated) with
+        # a warning that carries "invalidates": true.
+        if event.get("type") == "warning" and event.get("invalidates") is True:
+            problems.append(str(event.get("message", "a warning invalidated the run")))
+    if not run_requests:
+        problems.append("no user requests were recorded after warm-up")
+    return problems
+
+
+def _complete(data: RunData, timeline: Timeline) -> bool:
+    flag = data.run_info.get("complete")
+    if isinstance(flag, bool):
+        return flag
+    ended_ok = any(e.get("type") == "run_ended" and e.get("status") == "ok" for e in data.events)
+    return ended_ok and not timeline.aborted
+
+
+def _run_id(data: RunData, run_dir: Path) -> str:
+    value = data.run_info.get("run_id")
+    if isinstance(value, str) and value:
+        return value
+    for event in data.events:
+        if event.get("type") == "run_started" and isinstance(event.get("run_id"), str):
+            return str(event["run_id"])
+    return run_dir.name
+
+
+def _scenario_name(data: RunData, scenario: Any) -> str:
+    value = data.run_info.get("scenario")
+    if isinstance(value, str) and value:
+        return value
+    if scenario is not None:
+        return str(scenario.name)
+    for event in data.events:
+        if event.get("type") == "run_started" and isinstance(event.get("scenario"), str):
+            return str(event["scenario"])
+    return "unknown"

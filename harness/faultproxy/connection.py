@@ -1,0 +1,72 @@
+"""A proxied connection: the client socket, the upstream socket and the two links between them.
+
+There is no half-close, as in Toxiproxy: the end of one side closes the other side's socket,
+and the connection is over once both links finished. A toxic that cuts the connection, or a
+proxy being disabled, closes both sockets at once. A reset sets ``SO_LINGER`` to zero first
+so the peers see a real TCP RST (ECONNRESET) rather than an orderly FIN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import Callable, Sequence
+
+from harness.faultproxy.link import Link
+from harness.faultproxy.toxics import Toxic
+
+__all__ = ["Connection"]
+
+_LINGER_ZERO = struct.pack("ii", 1, 0)
+
+
+class Connection:
+    def __init__(
+        self,
+        client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        on_close: Callable[[Connection], None],
+    ) -> None:
+        self._writers = (client[1], upstream[1])
+        self.upstream = Link(self, "upstream", client[0], upstream[1])
+        self.downstream = Link(self, "downstream", upstream[0], client[1])
+        self._on_close = on_close
+        self.closed = False
+
+    @property
+    def links(self) -> tuple[Link, Link]:
+        return (self.upstream, self.downstream)
+
+    def start(self, toxics: Sequence[Toxic]) -> None:
+        for link in self.links:
+            link.start([t for t in toxics if t.direction == link.direction])
+
+    def apply(self, toxics: Sequence[Toxic]) -> None:
+        """Bring both links in line with the proxy's current toxics (live change)."""
+        for link in self.links:
+            link.rewire([t for t in toxics if t.direction == link.direction])
+
+    def link_finished(self) -> None:
+        if all(link.finished for link in self.links):
+            self.close()
+
+    def close(self, *, reset: bool = False) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for link in self.links:
+            link.stop()
+        for writer in self._writers:
+            transport = writer.transport
+            if reset:
+                sock = transport.get_extra_info("socket")
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+                transport.abort()
+            else:
+                # close() flushes what is already buffered, then sends FIN.
+                transport.close()
+        self._on_close(self)

@@ -1,0 +1,80 @@
+"""How the orchestrator starts the Locust subprocess: its argv and its environment.
+
+Locust runs as ``python -m locust`` in its own process because importing it monkey-patches the
+interpreter with gevent; this module only builds the command line and never imports Locust.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+from harness.load.config import CONFIG_ENV_VAR, LoadConfig
+
+__all__ = ["LOCUSTFILE", "build_locust_command", "build_locust_env"]
+
+#: The locustfile, by absolute path: Locust imports it as a file, not as harness.load.locustfile.
+LOCUSTFILE: Final = Path(__file__).resolve().with_name("locustfile.py")
+
+# The directory that holds the `harness` package, so the locustfile can import harness.load.*
+# even when brownout runs from a checkout that is not pip-installed.
+_PACKAGE_ROOT: Final = Path(__file__).resolve().parents[2]
+
+
+def build_locust_command(config_path: Path, config: LoadConfig) -> list[str]:
+    """The argv of a headless Locust run of ``config``.
+
+    ``config_path`` is where ``config`` has been written; it reaches the locustfile through the
+    environment (see build_locust_env), and is accepted here so callers cannot build a command
+    for a config they have not written. Request failures are the SUT's, not the load driver's,
+    so ``--exit-code-on-error 0`` keeps Locust's exit status about Locust itself.
+    """
+    del config_path  # carried by the environment; see the docstring
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--users",
+        str(config.users),
+        "--spawn-rate",
+        f"{config.spawn_rate:g}",
+        "--run-time",
+        f"{config.run_time_whole_s}s",
+        "--host",
+        config.host,
+        "--only-summary",
+        "--exit-code-on-error",
+        "0",
+        "--stop-timeout",
+        f"{math.ceil(config.stop_timeout_s)}s",
+        "--loglevel",
+        "WARNING",
+    ]
+
+
+def build_locust_env(config_path: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for the Locust subprocess.
+
+    Starts from ``base`` (default: this process's environment), drops ``LOCUST_*`` variables so a
+    developer's shell settings cannot silently change the run, names the config file in
+    ``BROWNOUT_LOAD_CONFIG`` and puts the package root on ``PYTHONPATH``.
+    """
+    env = {
+        key: value
+        for key, value in (os.environ if base is None else base).items()
+        if not key.startswith("LOCUST_")
+    }
+    env[CONFIG_ENV_VAR] = str(Path(config_path).resolve())
+    paths = [str(_PACKAGE_ROOT)]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env

@@ -1,0 +1,202 @@
+"""The request record: one line of ``requests.jsonl`` per user request.
+
+This is the contract between the load driver (which writes it inside the Locust subprocess) and
+the analysis (which reads it back), so it lives in a module with no Locust import: both sides and
+the tests share one definition of the fields, their order and their meaning.
+
+Field meanings (see docs/architecture.md, "requests.jsonl"):
+
+- ``t_start``/``t_end``: wall-clock epoch seconds (``time.time()``), so rows line up with
+  ``events.jsonl`` and ``provider_calls.jsonl`` written by other processes.
+- ``status``: the HTTP status, 0 when no response arrived.
+- ``ok``: the request counts as a success: a 2xx/3xx response that also passed the validators.
+  Exactly when ``error_class`` is null.
+- ``error_class``: null, ``http_<status>``, ``timeout``, ``connection`` or ``validation``.
+- ``valid``: the validators' verdict; null when the load has no validators or when there was no
+  response body to judge (transport error or HTTP error status).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Final
+
+__all__ = [
+    "ERROR_CLASSES",
+    "RecordFormatError",
+    "RequestLogWriter",
+    "RequestRecord",
+    "error_class_for_status",
+    "is_error_class",
+    "read_records",
+]
+
+#: The error classes that are not tied to an HTTP status (``http_<status>`` is the other kind).
+ERROR_CLASSES: Final = ("timeout", "connection", "validation")
+
+_HTTP_CLASS = re.compile(r"^http_[1-9][0-9]{2}$")
+
+
+class RecordFormatError(ValueError):
+    """A line of requests.jsonl does not follow the record format."""
+
+
+def error_class_for_status(status: int) -> str | None:
+    """The error class of a response that arrived: null for 2xx/3xx, else ``http_<status>``."""
+    if 200 <= status < 400:
+        return None
+    return f"http_{status}"
+
+
+def is_error_class(value: str | None) -> bool:
+    """Whether ``value`` is a legal ``error_class`` (null included)."""
+    return value is None or value in ERROR_CLASSES or bool(_HTTP_CLASS.match(value))
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One user request as the load generator saw it."""
+
+    t_start: float
+    t_end: float
+    name: str
+    status: int
+    ok: bool
+    latency_ms: float
+    ttft_ms: float | None
+    bytes: int
+    error: str | None
+    error_class: str | None
+    request_id: str
+    valid: bool | None
+
+    def to_json(self) -> str:
+        """One compact JSON line (no newline), keys in the documented order."""
+        return json.dumps(asdict(self), separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> RequestRecord:
+        """Parse and check one line; raises RecordFormatError saying what is wrong."""
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RecordFormatError(f"not JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise RecordFormatError(f"expected a JSON object, found {type(raw).__name__}")
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RequestRecord:
+        """Build a record from a decoded JSON object, checking every field."""
+        problems: list[str] = []
+        expected = set(cls.__dataclass_fields__)
+        missing = sorted(expected - raw.keys())
+        extra = sorted(raw.keys() - expected)
+        if missing:
+            problems.append(f"missing keys {missing}")
+        if extra:
+            problems.append(f"unknown keys {extra}")
+        if problems:
+            raise RecordFormatError("; ".join(problems))
+
+        def number(key: str, *, nullable: bool = False) -> None:
+            value = raw[key]
+            if value is None and nullable:
+                return
+            # bool is an int subclass in Python but not a number in this format.
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                problems.append(f"{key}: expected a number, found {value!r}")
+            elif not math.isfinite(value) or value < 0:
+                problems.append(f"{key}: expected a finite number >= 0, found {value!r}")
+
+        for key in ("t_start", "t_end", "latency_ms"):
+            number(key)
+        number("ttft_ms", nullable=True)
+        for key in ("status", "bytes"):
+            if isinstance(raw[key], bool) or not isinstance(raw[key], int) or raw[key] < 0:
+                problems.append(f"{key}: expected an integer >= 0, found {raw[key]!r}")
+        if not isinstance(raw["ok"], bool):
+            problems.append(f"ok: expected true/false, found {raw['ok']!r}")
+        if raw["valid"] is not None and not isinstance(raw["valid"], bool):
+            problems.append(f"valid: expected true/false/null, found {raw['valid']!r}")
+        for key in ("name", "request_id"):
+            if not isinstance(raw[key], str) or not raw[key]:
+                problems.append(f"{key}: expected a non-empty string, found {raw[key]!r}")
+        if raw["error"] is not None and not isinstance(raw["error"], str):
+            problems.append(f"error: expected a string or null, found {raw['error']!r}")
+        error_class = raw["error_class"]
+        if not (error_class is None or isinstance(error_class, str)) or not is_error_class(
+            error_class
+        ):
+            problems.append(
+                "error_class: expected null, http_<status>, timeout, connection or validation, "
+                f"found {error_class!r}"
+            )
+        elif isinstance(raw["ok"], bool) and raw["ok"] != (error_class is None):
+            problems.append(f"ok is {raw['ok']} but error_class is {error_class!r}")
+        if (
+            not problems
+            and isinstance(raw["t_start"], int | float)
+            and raw["t_end"] < raw["t_start"]
+        ):
+            problems.append(f"t_end {raw['t_end']} is before t_start {raw['t_start']}")
+        if problems:
+            raise RecordFormatError("; ".join(problems))
+        return cls(**raw)
+
+
+class RequestLogWriter:
+    """Appends records to requests.jsonl, one flushed line each.
+
+    Flushing per line keeps the file readable if the Locust process is killed mid-run; the
+    run directory's contract is that a crashed run still leaves usable data.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file: IO[str] = path.open("a", encoding="utf-8")
+
+    def write(self, record: RequestRecord) -> None:
+        # One write call per line so concurrent appenders (Locust worker processes) never
+        # interleave inside a line.
+        self._file.write(record.to_json() + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> RequestLogWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def read_records(path: Path) -> Iterator[RequestRecord]:
+    """Stream the records of a requests.jsonl; a bad line raises with its line number.
+
+    A last line without its newline is what a killed writer leaves behind; it is skipped
+    rather than failing the whole file.
+    """
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.endswith("\n"):
+                return
+            if not line.strip():
+                continue
+            try:
+                yield RequestRecord.from_json(line)
+            except RecordFormatError as exc:
+                raise RecordFormatError(f"{path}:{number}: {exc}") from exc

@@ -1,0 +1,74 @@
+"""junit.xml: one test case per (scenario, phase, SLO), so CI shows each gate by name.
+
+A failed SLO is a ``<failure>`` whose message is the SLO's reason in words. One more test case,
+``run is valid``, fails when the run's data cannot be trusted, so an invalid run never shows as
+all-green in CI even when its SLOs happened to hold.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Final
+
+from harness.analysis.models import Summary
+
+__all__ = ["JUNIT_FILE", "render_junit"]
+
+JUNIT_FILE: Final = "junit.xml"
+
+
+def render_junit(summary: Summary, run_dir: Path) -> Path:
+    suite_name = f"brownout.{summary.scenario}"
+    cases: list[ET.Element] = []
+    failures = 0
+    for slo in summary.slos:
+        case = ET.Element(
+            "testcase",
+            {"classname": f"{suite_name}.{slo.phase}", "name": slo.name, "time": "0"},
+        )
+        if not slo.passed:
+            failures += 1
+            failure = ET.SubElement(case, "failure", {"message": slo.reason, "type": "SLOFailed"})
+            failure.text = (
+                f"SLO: {slo.name}\nmetric: {slo.metric}\nphase: {slo.phase}\n"
+                f"min: {slo.min}\nmax: {slo.max}\nvalue: {slo.value}\nreason: {slo.reason}\n"
+            )
+        cases.append(case)
+    validity = ET.Element(
+        "testcase", {"classname": f"{suite_name}.run", "name": "run is valid", "time": "0"}
+    )
+    if not summary.valid:
+        failures += 1
+        message = "; ".join(summary.validity_problems)
+        ET.SubElement(
+            validity, "failure", {"message": message, "type": "InvalidRun"}
+        ).text = message
+    cases.append(validity)
+
+    duration = summary.phases["run"].duration_s if "run" in summary.phases else None
+    attrs = {
+        "name": suite_name,
+        "tests": str(len(cases)),
+        "failures": str(failures),
+        "errors": "0",
+        "skipped": "0",
+        "time": f"{duration or 0:.3f}",
+    }
+    root = ET.Element("testsuites", {k: attrs[k] for k in ("tests", "failures", "errors")})
+    root.set("name", "brownout")
+    suite = ET.SubElement(root, "testsuite", attrs)
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("run_id", summary.run_id),
+        ("scenario", summary.scenario),
+        ("valid", str(summary.valid).lower()),
+        ("complete", str(summary.complete).lower()),
+        ("passed", str(summary.passed).lower()),
+    ):
+        ET.SubElement(properties, "property", {"name": name, "value": value})
+    suite.extend(cases)
+    ET.indent(root)
+    path = run_dir / JUNIT_FILE
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return path

@@ -1,0 +1,93 @@
+"""summary.md: a compact Markdown verdict and table, sized for a pull-request comment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from harness.analysis.models import PhaseMetrics, Summary
+from harness.report.html import METRIC_LABELS, verdict_sentence
+
+__all__ = ["MARKDOWN_FILE", "render_markdown", "summary_markdown"]
+
+MARKDOWN_FILE: Final = "summary.md"
+
+#: The metrics a PR reader needs; the full set is in report.html.
+_TABLE_METRICS: Final = (
+    "requests",
+    "error_rate",
+    "latency_p95_ms",
+    "retry_amplification",
+    "goodput_rps",
+    "max_queue_depth",
+    "wasted_tokens",
+)
+_PHASES: Final = ("baseline", "fault", "recovery", "run")
+
+
+def summary_markdown(summary: Summary) -> str:
+    if not summary.valid:
+        word = "⚠️ INVALID"
+    elif summary.passed:
+        word = "✅ PASS"
+    else:
+        word = "❌ FAIL"
+    lines = [
+        f"### brownout {word}: `{_cell(summary.scenario)}`",
+        "",
+        f"Run `{_cell(summary.run_id)}`. {verdict_sentence(summary)}",
+        "",
+    ]
+    if summary.slos:
+        lines += ["| SLO | phase | measured | bound | result |", "|---|---|--:|--:|---|"]
+        for slo in summary.slos:
+            kind = METRIC_LABELS.get(slo.metric, ("", "", "float"))[2]
+            bounds = []
+            if slo.min is not None:
+                bounds.append(f"≥ {_fmt(slo.min, kind)}")
+            if slo.max is not None:
+                bounds.append(f"≤ {_fmt(slo.max, kind)}")
+            result = "✅" if slo.passed else f"❌ {_cell(slo.reason)}"
+            lines.append(
+                f"| {_cell(slo.name)} | {slo.phase} | {_fmt(slo.value, kind)} | "
+                f"{' and '.join(bounds) or '—'} | {result} |"
+            )
+        lines.append("")
+    lines += ["| metric | baseline | fault | recovery | run |", "|---|--:|--:|--:|--:|"]
+    for metric in _TABLE_METRICS:
+        label, _unit, kind = METRIC_LABELS[metric]
+        cells = [_fmt(summary.phases.get(p, PhaseMetrics()).metric(metric), kind) for p in _PHASES]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    recovery = summary.recovery
+    if recovery.recovery_time_s is not None:
+        lines += ["", f"Recovered {recovery.recovery_time_s:g} s after the last fault."]
+    elif recovery.metastable:
+        lines += ["", "**Metastable**: never recovered to baseline before the load stopped."]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(summary: Summary, run_dir: Path) -> Path:
+    path = run_dir / MARKDOWN_FILE
+    path.write_text(summary_markdown(summary), encoding="utf-8")
+    return path
+
+
+def _fmt(value: float | None, kind: str) -> str:
+    if value is None:
+        return "—"
+    if kind == "int":
+        return f"{round(value):,}"
+    if kind == "pct":
+        return f"{value * 100:.1f}%"
+    if kind == "ms":
+        return f"{value:,.0f} ms"
+    if kind == "s":
+        return f"{value:,.1f} s"
+    if kind == "count" and float(value).is_integer():
+        return f"{round(value):,}"
+    return f"{value:,.2f}"
+
+
+def _cell(text: str) -> str:
+    """Table cells cannot hold pipes or newlines."""
+    return text.replace("|", "\\|").replace("\n", " ")

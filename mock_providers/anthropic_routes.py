@@ -1,0 +1,69 @@
+"""The Anthropic-compatible endpoints: messages (plain and streamed), count_tokens, models."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from mock_providers import anthropic_wire as wire
+from mock_providers.call import Call
+from mock_providers.pipeline import JSON_CT, serve_chat, serve_simple
+from mock_providers.wire import new_id
+
+if TYPE_CHECKING:
+    from mock_providers.app import Handler, MockApp
+
+FORMAT = wire.AnthropicFormat()
+
+
+def request_id() -> str:
+    return new_id("req_", 12)
+
+
+async def messages(app: MockApp, call: Call, payload: Any) -> None:
+    req = wire.parse_messages_request(payload, app.engine.tokenizer)
+    call.model = req.model
+    call.tokens_in = req.tokens_in
+    fired = app.faults.decide(call.endpoint, req.model, req.stream) if app.faults else []
+    await serve_chat(call, FORMAT, app.engine, req, fired)
+
+
+async def count_tokens(app: MockApp, call: Call, payload: Any) -> None:
+    model = wire.parse_model(payload)
+    call.model = model
+    if model not in app.engine.models:
+        raise FORMAT.model_not_found(model)
+    tokens = wire.count_input_tokens(payload, app.engine.tokenizer)
+    fired = app.faults.decide(call.endpoint, model, False) if app.faults else []
+    if await serve_simple(call, FORMAT, app.engine, fired, model, 0):
+        return
+    await call.respond(200, orjson.dumps({"input_tokens": tokens}), JSON_CT)
+
+
+async def list_models(app: MockApp, call: Call, payload: Any) -> None:
+    fired = app.faults.decide(call.endpoint, None, False) if app.faults else []
+    if await serve_simple(call, FORMAT, app.engine, fired, None, 0):
+        return
+    models = tuple(app.engine.models.values())
+    await call.respond(200, orjson.dumps(wire.models_page(models)), JSON_CT)
+
+
+async def get_model(app: MockApp, call: Call, payload: Any) -> None:
+    model_id = call.endpoint[len("/v1/models/") :]
+    call.model = model_id
+    spec = app.engine.models.get(model_id)
+    if spec is None:
+        raise FORMAT.model_not_found(model_id)
+    fired = app.faults.decide(call.endpoint, model_id, False) if app.faults else []
+    if await serve_simple(call, FORMAT, app.engine, fired, model_id, 0):
+        return
+    await call.respond(200, orjson.dumps(wire.model_object(spec)), JSON_CT)
+
+
+ROUTES: dict[tuple[str, str], Handler] = {
+    ("POST", "/v1/messages"): messages,
+    ("POST", "/v1/messages/count_tokens"): count_tokens,
+    ("GET", "/v1/models"): list_models,
+    ("GET", "/v1/models/{model}"): get_model,
+}

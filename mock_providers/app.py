@@ -1,0 +1,252 @@
+"""The mock provider as a raw ASGI application: routing, accounting, journal, control API.
+
+Raw ASGI (no framework) keeps the per-call overhead close to a bare endpoint on the same
+server, which is what lets one mock process out-run the systems it is used to test.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from mock_providers import anthropic_routes, openai_routes
+from mock_providers.answers import AnswerEngine
+from mock_providers.call import Aborter, Call, Headers, Receive, Send
+from mock_providers.control import PREFIX, ControlState, Stats, handle_control
+from mock_providers.drift import profile_names
+from mock_providers.faults import FaultSet
+from mock_providers.journal import CallRecord, Journal, fingerprint
+from mock_providers.models import Flavour, ModelSpec, default_models
+from mock_providers.pipeline import ChatFormat, Engine
+from mock_providers.ratelimit import AccountLimits
+from mock_providers.tokenizer import DEFAULT_TOKENIZER, TokenizerProfile
+from mock_providers.wire import WireError
+
+log = logging.getLogger("mock_providers")
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+Handler = Callable[["MockApp", Call, Any], Awaitable[None]]
+
+
+@dataclass
+class MockConfig:
+    """Everything a mock is started with (the CLI's options)."""
+
+    flavour: Flavour = "openai"
+    name: str = ""
+    seed: int = 0
+    journal: str | Path | None = None
+    models: tuple[ModelSpec, ...] = ()
+    knowledge: dict[str, str] = field(default_factory=dict)
+    tokenizer: TokenizerProfile = DEFAULT_TOKENIZER
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = self.flavour
+        if not self.models:
+            self.models = default_models(self.flavour)
+
+
+class MockApp:
+    """An OpenAI- or Anthropic-compatible mock. Call it as an ASGI app."""
+
+    def __init__(self, config: MockConfig) -> None:
+        self.config = config
+        self.flavour: Flavour = config.flavour
+        self.faults = FaultSet()
+        self.stats = Stats()
+        self.journal = Journal(config.journal)
+        self.account = AccountLimits()
+        self.engine = Engine(
+            models={m.id: m for m in config.models},
+            answers=AnswerEngine(config.knowledge),
+            tokenizer=config.tokenizer,
+            timing_rng=random.Random(f"{config.seed}:timing"),
+            record_usage=self.account.record,
+        )
+        self.control = ControlState(
+            flavour=config.flavour,
+            name=config.name,
+            seed=config.seed,
+            faults=self.faults,
+            stats=self.stats,
+            drift_profiles=profile_names(config.flavour),
+        )
+        self.routes: dict[tuple[str, str], Handler]
+        self.format: ChatFormat
+        if config.flavour == "openai":
+            self.routes = openai_routes.ROUTES
+            self.format = openai_routes.FORMAT
+            self._headers = self._openai_headers
+        else:
+            self.routes = anthropic_routes.ROUTES
+            self.format = anthropic_routes.FORMAT
+            self._headers = self._anthropic_headers
+        self._paths = {path for _, path in self.routes}
+        # Set by the server: resets a client's TCP connection (for `connection_reset`).
+        self.aborter: Aborter | None = None
+
+    # ---- ASGI --------------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind != "http":
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path.startswith(PREFIX):
+            body = await _read_body(receive)
+            status, answer = handle_control(self.control, method, path, body or b"")
+            headers = [(b"content-type", b"application/json")] if answer else []
+            headers.append((b"content-length", b"%d" % len(answer)))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": answer})
+            return
+        endpoint = openai_routes.normalise_path(path) if self.flavour == "openai" else path
+        handler = self.routes.get((method, endpoint))
+        if handler is None and endpoint.startswith("/v1/models/") and method == "GET":
+            handler = self.routes.get(("GET", "/v1/models/{model}"))
+        call = Call(scope, receive, send, endpoint, self._headers, self.aborter)
+        body = await _read_body(receive)
+        self.stats.in_flight += 1
+        in_flight = self.stats.in_flight
+        payload: Any = None
+        try:
+            if body is None:
+                raise WireError(413, "Request body too large.", kind="too_large")
+            if handler is None:
+                if endpoint in self._paths or (endpoint.startswith("/v1/models/")):
+                    raise WireError(405, f"Method {method} not allowed for {path}.", kind="method")
+                raise WireError(404, f"Invalid URL ({method} {path})", kind="unknown_url")
+            if body:
+                try:
+                    payload = orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    raise self.format.bad_json() from None
+                if isinstance(payload, dict):
+                    model = payload.get("model")
+                    call.model = model if isinstance(model, str) else None
+            elif method == "POST":
+                raise self.format.bad_json()
+            await handler(self, call, payload)
+        except WireError as err:
+            if not call.started:
+                await call.respond(err.status, self.format.wire_error(err), b"application/json")
+        except ConnectionAbortedError:
+            raise
+        except Exception:
+            # A bug in the mock must not take the server down or look like a provider fault.
+            log.exception("mock provider failed on %s %s", method, path)
+            if not call.started:
+                bug = WireError(
+                    500,
+                    "The mock provider failed on this request (a bug in "
+                    "brownout's mock; see its log).",
+                    kind="server_error",
+                )
+                await call.respond(500, self.format.wire_error(bug), b"application/json")
+        finally:
+            call.finish()
+            self.stats.in_flight -= 1
+            self._record(call, body or b"", payload, in_flight)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def close(self) -> None:
+        """Flush and close the journal (idempotent)."""
+        self.journal.close()
+
+    # ---- accounting --------------------------------------------------------------------------
+
+    def _record(self, call: Call, body: bytes, payload: Any, in_flight: int) -> None:
+        stats = self.stats
+        stats.calls += 1
+        stats.by_status[str(call.status)] += 1
+        fault = ",".join(call.faults) if call.faults else None
+        if fault is not None:
+            stats.by_fault[fault] += 1
+        headers = call.request_headers
+        retry = headers.get(b"x-stainless-retry-count")
+        retry_count: int | None = None
+        if retry is not None and retry.isdigit():
+            retry_count = int(retry)
+        request_id = headers.get(b"x-request-id")
+        traceparent = headers.get(b"traceparent")
+        latency_ms = call.elapsed_ms()
+        record: CallRecord = {
+            "t": call.t,
+            "t_end": call.t + latency_ms / 1000.0,
+            "provider": self.flavour,
+            "name": self.config.name,
+            "endpoint": call.endpoint,
+            "method": call.method,
+            "model": call.model,
+            "request_id": request_id.decode("latin-1") if request_id is not None else None,
+            "traceparent": traceparent.decode("latin-1") if traceparent is not None else None,
+            "retry_count": retry_count,
+            "fingerprint": fingerprint(call.method, call.endpoint, body, payload),
+            "status": call.status,
+            "fault": fault,
+            "tokens_in": call.tokens_in,
+            "tokens_out": call.tokens_out if 200 <= call.status < 300 else 0,
+            "latency_ms": round(latency_ms, 3),
+            "stream": call.stream,
+            "stream_completed": call.stream_completed,
+            "in_flight": in_flight,
+        }
+        self.journal.write(record)
+
+    # ---- per-provider response headers -------------------------------------------------------
+
+    def _openai_headers(self, call: Call) -> Headers:
+        call.request_id = rid = openai_routes.request_id()
+        return [
+            (b"x-request-id", rid.encode()),
+            (b"openai-organization", b"org-brownout"),
+            (b"openai-processing-ms", b"%d" % call.elapsed_ms()),
+            (b"openai-version", b"2020-10-01"),
+            *self.account.openai_headers(),
+        ]
+
+    def _anthropic_headers(self, call: Call) -> Headers:
+        call.request_id = rid = anthropic_routes.request_id()
+        return [
+            (b"request-id", rid.encode()),
+            (b"anthropic-organization-id", b"00000000-0000-4000-8000-b70e0a1c0de0"),
+            *self.account.anthropic_headers(),
+        ]
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The request body; None when it exceeds `MAX_BODY_BYTES`."""
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):
+        return body
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body"):
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,150 @@
+"""One provider call in flight: the ASGI send/receive pair plus what the journal records.
+
+Handlers talk to the client only through a `Call`, which keeps the journal fields (status,
+stream completion, tokens, faults) true to what actually went over the wire, and knows how to
+pause without outliving a client that hung up, and how to reset the TCP connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Headers = list[tuple[bytes, bytes]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+# Resets the connection of the given client address; True when it found the connection.
+Aborter = Callable[[Any], bool]
+
+SSE_CT = b"text/event-stream; charset=utf-8"
+
+
+class Call:
+    """A provider call being served. `headers_for(status)` supplies the provider's headers."""
+
+    def __init__(
+        self,
+        scope: dict[str, Any],
+        receive: Receive,
+        send: Send,
+        endpoint: str,
+        headers_for: Callable[[Call], Headers],
+        aborter: Aborter | None,
+    ) -> None:
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self.endpoint = endpoint
+        self.method: str = scope["method"]
+        self._headers_for = headers_for
+        self._aborter = aborter
+        self.t = time.time()
+        self.t0 = time.perf_counter()
+        self.request_headers: dict[bytes, bytes] = dict(scope["headers"])
+        self.status = 0
+        self.model: str | None = None
+        self.stream = False
+        self.stream_completed: bool | None = None
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.faults: list[str] = []
+        self.request_id = ""
+        self.started = False
+        self._gone: asyncio.Event | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    # ---- client liveness ---------------------------------------------------------------------
+
+    @property
+    def disconnected(self) -> bool:
+        return self._gone is not None and self._gone.is_set()
+
+    def watch_disconnect(self) -> None:
+        """Start noticing the client hanging up (only calls that pause pay for this)."""
+        if self._gone is None:
+            self._gone = asyncio.Event()
+            self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        assert self._gone is not None
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self._gone.set()
+                return
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep `seconds`, returning early if the client disconnects."""
+        if seconds <= 0:
+            return
+        self.watch_disconnect()
+        assert self._gone is not None
+        if self._gone.is_set():
+            return
+        if seconds < 0.5:
+            # Short gaps (stream cadence) are the hot path: a plain sleep is much cheaper.
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._gone.wait(), seconds)
+
+    def finish(self) -> None:
+        if self._watcher is not None and not self._watcher.done():
+            self._watcher.cancel()
+
+    # ---- responses ----------------------------------------------------------------------------
+
+    async def respond(
+        self, status: int, body: bytes, content_type: bytes, extra: Headers | None = None
+    ) -> None:
+        """Send a whole response."""
+        self.status = status
+        headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+        headers += self._headers_for(self)
+        if extra:
+            headers += extra
+        self.started = True
+        await self._send({"type": "http.response.start", "status": status, "headers": headers})
+        await self._send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def start_stream(self, extra: Headers | None = None) -> None:
+        """Send 200 and SSE headers; frames follow with `frame()`, chunked."""
+        self.status = 200
+        self.stream_completed = False
+        headers = [(b"content-type", SSE_CT), (b"cache-control", b"no-cache")]
+        headers += self._headers_for(self)
+        if extra:
+            headers += extra
+        self.started = True
+        self.watch_disconnect()
+        await self._send({"type": "http.response.start", "status": 200, "headers": headers})
+
+    async def frame(self, data: bytes) -> None:
+        await self._send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def end_stream(self, completed: bool) -> None:
+        """Close the body cleanly; `completed` says whether the terminal frame was sent."""
+        await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+        self.stream_completed = completed and not self.disconnected
+
+    async def reset(self) -> None:
+        """Reset the TCP connection (RST), before or in the middle of a response."""
+        if self._aborter is not None and self._aborter(self.scope.get("client")):
+            if not self.started:
+                self.status = 0  # no HTTP response at all, as the architecture doc defines 0
+            if self.stream_completed is not None:
+                self.stream_completed = False
+            # Wait for the server to notice, so it neither sends a 500 nor logs an error.
+            self.watch_disconnect()
+            assert self._gone is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gone.wait(), 5.0)
+            return
+        # No handle on the socket (an unknown ASGI server): close without finishing the body.
+        raise ConnectionAbortedError("connection reset by fault")
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.t0) * 1000.0

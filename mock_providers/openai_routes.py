@@ -1,0 +1,94 @@
+"""The OpenAI-compatible endpoints: chat completions, models, embeddings, responses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from mock_providers import openai_wire as wire
+from mock_providers.call import Call
+from mock_providers.embeddings import embedding_response, parse_embedding_request
+from mock_providers.pipeline import JSON_CT, serve_chat, serve_simple
+from mock_providers.responses_api import ResponsesFormat, parse_responses_request
+from mock_providers.wire import WireError, new_id
+
+if TYPE_CHECKING:
+    from mock_providers.app import Handler, MockApp
+
+FORMAT = wire.OpenAIFormat()
+
+
+def request_id() -> str:
+    return new_id("req_", 16)
+
+
+def normalise_path(path: str) -> str:
+    """OpenAI clients are configured with or without `/v1`; journal one spelling."""
+    if path.startswith("/v1/") or path == "/v1":
+        return path
+    return "/v1" + path
+
+
+async def chat_completions(app: MockApp, call: Call, payload: Any) -> None:
+    req = wire.parse_chat_request(payload, app.engine.tokenizer)
+    call.model = req.model
+    call.tokens_in = req.tokens_in
+    fired = app.faults.decide(call.endpoint, req.model, req.stream) if app.faults else []
+    await serve_chat(call, FORMAT, app.engine, req, fired)
+
+
+async def list_models(app: MockApp, call: Call, payload: Any) -> None:
+    fired = app.faults.decide(call.endpoint, None, False) if app.faults else []
+    if await serve_simple(call, FORMAT, app.engine, fired, None, 0):
+        return
+    models = tuple(app.engine.models.values())
+    await call.respond(200, orjson.dumps(wire.models_list(models)), JSON_CT)
+
+
+async def get_model(app: MockApp, call: Call, payload: Any) -> None:
+    model_id = call.endpoint[len("/v1/models/") :]
+    call.model = model_id
+    spec = app.engine.models.get(model_id)
+    if spec is None:
+        raise wire.model_not_found(model_id)
+    fired = app.faults.decide(call.endpoint, model_id, False) if app.faults else []
+    if await serve_simple(call, FORMAT, app.engine, fired, model_id, 0):
+        return
+    await call.respond(200, orjson.dumps(wire.model_object(spec)), JSON_CT)
+
+
+async def embeddings(app: MockApp, call: Call, payload: Any) -> None:
+    req = parse_embedding_request(payload, app.engine.tokenizer)
+    call.model = req.model
+    call.tokens_in = req.tokens_in
+    spec = app.engine.models.get(req.model)
+    if spec is None or spec.kind != "embedding":
+        raise wire.model_not_found(req.model)
+    fired = app.faults.decide(call.endpoint, req.model, False) if app.faults else []
+    if await serve_simple(call, FORMAT, app.engine, fired, req.model, req.tokens_in):
+        return
+    app.account.record(req.tokens_in)
+    await call.respond(200, orjson.dumps(embedding_response(req, spec)), JSON_CT)
+
+
+RESPONSES_FORMAT = ResponsesFormat()
+
+
+async def responses(app: MockApp, call: Call, payload: Any) -> None:
+    req = parse_responses_request(payload, app.engine.tokenizer)
+    call.model = req.model
+    call.tokens_in = req.tokens_in
+    fired = app.faults.decide(call.endpoint, req.model, req.stream) if app.faults else []
+    await serve_chat(call, RESPONSES_FORMAT, app.engine, req, fired)
+
+
+ROUTES: dict[tuple[str, str], Handler] = {
+    ("POST", "/v1/chat/completions"): chat_completions,
+    ("GET", "/v1/models"): list_models,
+    ("GET", "/v1/models/{model}"): get_model,
+    ("POST", "/v1/embeddings"): embeddings,
+    ("POST", "/v1/responses"): responses,
+}
+
+__all__ = ["FORMAT", "ROUTES", "WireError", "normalise_path", "request_id"]

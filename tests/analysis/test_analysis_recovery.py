@@ -1,0 +1,86 @@
+"""Recovery time and the metastable verdict."""
+
+from __future__ import annotations
+
+from harness.analysis import analyze_run
+from harness.analysis.synthetic import RunDirWriter
+from harness.scenario import SLO
+
+SCENARIO = """\
+name: synthetic
+duration: 40s
+warmup: 0s
+sut: {url: "http://127.0.0.1:8000"}
+"""
+
+
+def steady(
+    w: RunDirWriter, start: float, end: float, latency_ms: float, *, ok: bool = True
+) -> None:
+    """10 requests per second, evenly spaced, on [start, end)."""
+    n = round((end - start) * 10)
+    for i in range(n):
+        w.request(start + i * 0.1 + 0.05, latency_ms, ok=ok)
+
+
+def timeline(w: RunDirWriter) -> None:
+    w.scenario_yaml(SCENARIO)
+    w.event(0.0, "load_started", users=1)
+    w.fault("f", 10.0, 20.0)
+    w.event(40.0, "load_stopped", users=1)
+
+
+def test_recovery_time_counts_whole_windows_after_the_last_fault(run_writer: RunDirWriter) -> None:
+    w = run_writer
+    timeline(w)
+    steady(w, 0.0, 10.0, 100.0)
+    steady(w, 10.0, 20.0, 100.0, ok=False)
+    steady(w, 20.0, 25.0, 1000.0)  # slow for 5 s after the fault is gone
+    steady(w, 25.0, 26.0, 100.0)  # one good window, then a relapse
+    steady(w, 26.0, 27.0, 1000.0)
+    steady(w, 27.0, 40.0, 100.0)
+    w.close()
+
+    summary = analyze_run(w.run_dir, [SLO(metric="recovery_time_s", phase="recovery", max=5)])
+
+    assert summary.recovery.recovery_time_s == 7.0
+    assert summary.recovery.metastable is False
+    assert summary.phases["recovery"].recovery_time_s == 7.0
+    assert summary.phases["run"].recovery_time_s == 7.0
+    assert summary.phases["fault"].recovery_time_s is None
+    assert summary.slos[0].reason == "recovery_time_s in recovery = 7, above the maximum 5"
+
+
+def test_immediate_recovery_is_zero(run_writer: RunDirWriter) -> None:
+    w = run_writer
+    timeline(w)
+    steady(w, 0.0, 40.0, 100.0)
+    w.close()
+    assert analyze_run(w.run_dir, []).recovery.recovery_time_s == 0.0
+
+
+def test_metastable_when_goodput_never_returns(run_writer: RunDirWriter) -> None:
+    w = run_writer
+    timeline(w)
+    steady(w, 0.0, 10.0, 100.0)
+    steady(w, 10.0, 40.0, 100.0, ok=False)  # the failure outlives its trigger
+    w.close()
+
+    summary = analyze_run(w.run_dir, [SLO(metric="recovery_time_s", phase="recovery", max=60)])
+
+    assert summary.recovery.metastable is True
+    assert summary.recovery.recovery_time_s is None
+    assert "never recovered" in summary.recovery.reason
+    assert summary.slos[0].passed is False
+    assert "never recovered" in summary.slos[0].reason
+
+
+def test_recovery_needs_k_windows_before_load_stops(run_writer: RunDirWriter) -> None:
+    w = run_writer
+    timeline(w)
+    steady(w, 0.0, 10.0, 100.0)
+    steady(w, 10.0, 38.0, 2000.0)
+    steady(w, 38.0, 40.0, 100.0)  # only 2 good windows before the end
+    w.close()
+    assert analyze_run(w.run_dir, []).recovery.metastable is True
+    assert analyze_run(w.run_dir, [], recovery_windows=2).recovery.recovery_time_s == 18.0

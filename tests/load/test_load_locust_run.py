@@ -1,0 +1,238 @@
+"""A real Locust subprocess against the example SUT: every request recorded, classified right.
+
+The fake provider fails by request id (its last hex digit), so each requests.jsonl row can be
+checked individually against what must have happened to it: 0-7 answered, 8-b failed with 500s
+on all four of the naive SUT's attempts (502), c-f answered with an empty answer (200 that fails
+validation).
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from load_support import RunLocust
+from ragsut_support import FakeProvider, Reply, always, start_ready_process, sut_command, wait_until
+
+from harness.load import (
+    JsonFieldValidator,
+    LoadConfig,
+    RequestSpec,
+    build_locust_command,
+    build_locust_env,
+    read_health,
+    read_records,
+)
+
+FAILING, EMPTY = set("89ab"), set("cdef")
+
+
+def by_request_id(request_id: str | None, _seen: int) -> Reply:
+    last = (request_id or "0")[-1]
+    if last in FAILING:
+        return Reply(status=500)
+    if last in EMPTY:
+        return Reply(content="")
+    return Reply()
+
+
+def config_for(host: str, requests_file: Path, **overrides: object) -> LoadConfig:
+    fields: dict[str, object] = {
+        "host": host,
+        "users": 2,
+        "spawn_rate": 10,
+        "run_time_s": 4,
+        "requests_file": str(requests_file),
+        "request": RequestSpec(path="/ask", json={"question": "what is backoff?"}, timeout_s=10),
+        "wait_s": 0.05,
+        "validators": (JsonFieldValidator(field="answer", non_empty=True),),
+        "stop_timeout_s": 5,
+    }
+    fields.update(overrides)
+    return LoadConfig(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def sut_url(fake_provider: FakeProvider, tmp_path: Path) -> Iterator[str]:
+    fake_provider.responder = by_request_id
+    sut = start_ready_process(sut_command(fake_provider.url, "naive"), tmp_path / "sut.stderr")
+    try:
+        yield sut.url
+    finally:
+        sut.stop()
+
+
+def test_locust_records_every_request_against_the_sut(
+    run_locust: RunLocust, sut_url: str, fake_provider: FakeProvider, tmp_path: Path
+) -> None:
+    requests_file = tmp_path / "run" / "requests.jsonl"
+    health_file = tmp_path / "run" / "load_health.jsonl"
+    questions = ("what is backoff?", "what is a retry budget?")
+    request = RequestSpec(path="/ask", bodies=tuple({"question": q} for q in questions))
+    config = config_for(
+        sut_url,
+        requests_file,
+        request=request,
+        health_file=str(health_file),
+        health_interval_s=0.5,
+        seed=3,
+    )
+    started = time.time()
+    result = run_locust(config)
+    ended = time.time()
+
+    assert result.returncode == 0, result.stderr[-3000:]  # request failures do not fail Locust
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    rows = list(read_records(requests_file))
+    assert len(rows) >= 10, result.stderr[-3000:]
+    ids = [row.request_id for row in rows]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+    outcomes: Counter[str] = Counter()
+    for row in rows:
+        assert started <= row.t_start <= row.t_end <= ended
+        assert abs((row.t_end - row.t_start) * 1000 - row.latency_ms) < 1.0
+        assert row.name == "POST /ask" and row.ttft_ms is None and row.bytes > 0
+        calls = fake_provider.calls_for(row.request_id)  # the id reached the provider
+        last = row.request_id[-1]
+        if last in FAILING:
+            outcomes["failed"] += 1
+            assert (row.status, row.ok, row.error_class, row.valid) == (
+                502,
+                False,
+                "http_502",
+                None,
+            )
+            assert row.error is not None and row.error.startswith("HTTP 502")
+            assert len(calls) == 4
+        elif last in EMPTY:
+            outcomes["invalid"] += 1
+            assert (row.status, row.ok, row.error_class, row.valid) == (
+                200,
+                False,
+                "validation",
+                False,
+            )
+            assert row.error == "field 'answer' is empty"
+            assert len(calls) == 1
+        else:
+            outcomes["ok"] += 1
+            assert (row.status, row.ok, row.error_class, row.valid) == (200, True, None, True)
+            assert row.error is None
+            assert len(calls) == 1
+    assert set(outcomes) == {"ok", "failed", "invalid"}, outcomes
+
+    asked = {
+        c.body["messages"][-1]["content"].rsplit("Question: ", 1)[1]
+        for c in fake_provider.snapshot()
+    }
+    assert asked == set(questions)  # bodies are drawn from the configured list
+
+    samples = list(read_health(health_file))
+    assert len(samples) >= 3
+    assert all(started <= s.t <= ended and s.cpu_percent >= 0 and s.lag_ms >= 0 for s in samples)
+    assert max(s.users for s in samples) == 2
+    assert samples[-1].requests <= len(rows)
+    assert [s.requests for s in samples] == sorted(s.requests for s in samples)
+
+
+def test_requests_without_an_answer_are_timeouts(run_locust: RunLocust, tmp_path: Path) -> None:
+    # A listening socket that never accepts: connections complete in the kernel backlog, and
+    # no response ever comes.
+    with socket.socket() as black_hole:
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen(64)
+        host = f"http://127.0.0.1:{black_hole.getsockname()[1]}"
+        requests_file = tmp_path / "requests.jsonl"
+        request = RequestSpec(path="/ask", json={"question": "q"}, timeout_s=0.3)
+        config = config_for(host, requests_file, users=1, run_time_s=2, request=request)
+        result = run_locust(config)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(read_records(requests_file))
+    assert rows, result.stderr[-3000:]
+    for row in rows:
+        assert (row.status, row.ok, row.error_class, row.valid) == (0, False, "timeout", None)
+        assert row.latency_ms >= 250
+
+
+def test_refused_connections_are_connection_errors(run_locust: RunLocust, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    requests_file = tmp_path / "requests.jsonl"
+    config = config_for(f"http://127.0.0.1:{port}", requests_file, users=1, run_time_s=2)
+    result = run_locust(config)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(read_records(requests_file))
+    assert rows, result.stderr[-3000:]
+    for row in rows:
+        assert (row.status, row.ok, row.error_class, row.valid) == (0, False, "connection", None)
+        assert row.error is not None and "Refused" in row.error
+
+
+def test_invalid_config_stops_locust_with_the_reasons(tmp_path: Path) -> None:
+    # Written by hand: a LoadConfig object cannot hold invalid values, a file can.
+    broken = tmp_path / "load.json"
+    broken.write_text('{"host": 1}')
+    config = config_for("http://127.0.0.1:9", tmp_path / "r.jsonl", run_time_s=1)
+    result = subprocess.run(
+        build_locust_command(broken, config),
+        env=build_locust_env(broken),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "invalid load configuration" in result.stderr
+    assert "users: Field required" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sigterm_mid_run_records_the_requests_in_flight(
+    fake_provider: FakeProvider, tmp_path: Path
+) -> None:
+    # How the orchestrator stops the load: SIGTERM. Requests in flight then finish within
+    # --stop-timeout and must still be recorded, without a traceback.
+    fake_provider.responder = always(Reply(hang_s=0.3))
+    sut = start_ready_process(sut_command(fake_provider.url, "naive"), tmp_path / "sut.stderr")
+    try:
+        requests_file = tmp_path / "requests.jsonl"
+        config = config_for(sut.url, requests_file, users=4, run_time_s=60, validators=())
+        config_path = tmp_path / "load.json"
+        config.write(config_path)
+        locust = subprocess.Popen(
+            build_locust_command(config_path, config),
+            env=build_locust_env(config_path),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_until(
+                lambda: requests_file.exists() and len(requests_file.read_text().splitlines()) >= 8,
+                30,
+                "eight recorded requests",
+            )
+            locust.send_signal(signal.SIGTERM)
+            _, stderr = locust.communicate(timeout=60)
+        finally:
+            if locust.poll() is None:
+                locust.kill()
+                locust.communicate(timeout=30)
+    finally:
+        sut.stop()
+
+    assert locust.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    rows = list(read_records(requests_file))
+    assert all(row.ok for row in rows)
+    assert len(rows) == len(fake_provider.snapshot())  # nothing sent went unrecorded
