@@ -14,7 +14,7 @@ from typing import NoReturn
 import click
 
 import harness
-from harness.errors import BrownoutError, UsageError
+from harness.errors import BrownoutError, InfrastructureError, ScenarioError, UsageError
 
 __all__ = ["main"]
 
@@ -81,6 +81,12 @@ def run(
     except BrownoutError as exc:
         _fail(exc)
     progress(f"run directory: {result.run_dir}")
+    if isinstance(result.error, ScenarioError) or not _has_data(result.run_dir):
+        # Nothing ran (or nothing was measured): there is no report to write.
+        if result.aborted:
+            click.echo("brownout: run interrupted before any request was made", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        _fail(result.error or InfrastructureError("the run produced no request records"))
     passed = _analyse_and_report(result.run_dir, quiet=quiet)
     if result.aborted:
         click.echo("brownout: run interrupted; partial data and report kept", err=True)
@@ -98,6 +104,11 @@ def report(run_dir: Path) -> None:
         _fail(UsageError(f"{run_dir} is not a brownout run directory (no events.jsonl)"))
     passed = _analyse_and_report(run_dir, quiet=False)
     sys.exit(0 if passed else 1)
+
+
+def _has_data(run_dir: Path) -> bool:
+    requests = run_dir / "requests.jsonl"
+    return requests.exists() and requests.stat().st_size > 0
 
 
 def _analyse_and_report(run_dir: Path, *, quiet: bool) -> bool:
@@ -139,7 +150,6 @@ def _fmt(value: float | int | None, spec: str) -> str:
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(scenarios: Sequence[Path]) -> None:
     """Check scenario files without running them; list every problem with file:line:col."""
-    from harness.errors import ScenarioError
     from harness.scenario import load_scenario
 
     problems: list[str] = []

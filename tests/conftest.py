@@ -24,5 +24,7 @@ def wait_until(
             if last:
                 return last  # type: ignore[return-value]
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}; last: {last!r}")
+            raise AssertionError(
+                f"timed out after {timeout_s:g}s waiting for {what}; last: {last!r}"
+            )
         time.sleep(interval_s)

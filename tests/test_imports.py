@@ -33,3 +33,11 @@ def test_mock_providers_does_not_import_harness() -> None:
 
 def test_version_is_exposed() -> None:
     assert harness.__version__
+
+
+def test_scenario_knows_every_provider_fault_type() -> None:
+    # harness may not import mock_providers at run time; this test keeps the two lists equal.
+    from harness.scenario import PROVIDER_FAULT_TYPES
+    from mock_providers import CATALOGUE
+
+    assert sorted(PROVIDER_FAULT_TYPES) == sorted(CATALOGUE)

@@ -37,7 +37,7 @@ from harness.run.timeline import (
     ProviderFaults,
     planned_phases,
 )
-from harness.scenario import Scenario, load_scenario
+from harness.scenario import Scenario, load_scenario, locate_problem
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyError
 
 __all__ = ["RunOptions", "RunResult", "run_scenario"]
@@ -152,6 +152,7 @@ class _Run:
     def execute(self) -> None:
         say = self.options.progress
         provider_urls = self._start_providers()
+        self._check_provider_faults()
         proxy_urls = self._start_proxies(provider_urls)
         sut_url = self._start_sut(provider_urls, proxy_urls)
         self.run_dir.update(components=self.components)
@@ -199,6 +200,22 @@ class _Run:
             self.components[f"provider-{name}"] = url
             self.options.progress(f"provider {name} ({provider.flavour}) at {url}")
         return urls
+
+    def _check_provider_faults(self) -> None:
+        """Every provider fault's parameters, checked by the mock that will apply it, before any
+        load: a typo in ``params`` is an invalid scenario (exit 2), not a failure mid-run."""
+        problems: list[str] = []
+        for index, fault in enumerate(self.scenario.faults):
+            if fault.layer != "provider":
+                continue
+            control = self.controls[fault.target_name]
+            problem = control.check_fault(
+                fault.name, fault.type, probability=fault.probability, params=dict(fault.params)
+            )
+            if problem is not None:
+                problems.append(locate_problem(self.source, ("faults", index, "params"), problem))
+        if problems:
+            raise ScenarioError(problems)
 
     def _start_proxies(self, provider_urls: dict[str, str]) -> dict[str, str]:
         if not self.scenario.proxies:

@@ -26,6 +26,19 @@ class ProviderControl:
         body = {"name": name, "type": type_, "probability": probability, "params": params}
         self._call("POST", "/_brownout/faults", json=body, expect=(200, 201))
 
+    def check_fault(
+        self, name: str, type_: str, *, probability: float, params: dict[str, Any]
+    ) -> str | None:
+        """Ask the mock whether it would accept this fault; the problem in words, or None."""
+        body = {"name": name, "type": type_, "probability": probability, "params": params}
+        response = self._call("POST", "/_brownout/faults/validate", json=body, expect=(200, 400))
+        if response.status_code == 200:
+            return None
+        try:
+            return str(response.json()["error"])
+        except (ValueError, KeyError, TypeError):
+            return response.text[:300]
+
     def clear_fault(self, name: str) -> None:
         self._call("DELETE", f"/_brownout/faults/{name}", expect=(200, 204, 404))
 

@@ -5,7 +5,7 @@ Everything past ``load_scenario`` works on the typed model; invalid files raise 
 """
 
 from harness.scenario.durations import format_duration, parse_duration
-from harness.scenario.loader import load_scenario, parse_scenario
+from harness.scenario.loader import load_scenario, locate_problem, parse_scenario
 from harness.scenario.model import (
     NETWORK_FAULT_TYPES,
     PHASES,
@@ -40,6 +40,7 @@ __all__ = [
     "format_duration",
     "is_loopback_host",
     "load_scenario",
+    "locate_problem",
     "parse_duration",
     "parse_scenario",
 ]

@@ -34,7 +34,7 @@ from harness.scenario.model import (
 )
 from harness.scenario.source import Located, Position, parse_yaml
 
-__all__ = ["load_scenario", "parse_scenario"]
+__all__ = ["load_scenario", "locate_problem", "parse_scenario"]
 
 PathT = tuple[str | int, ...]
 _M = TypeVar("_M", bound=BaseModel)
@@ -83,6 +83,16 @@ def parse_scenario(text: str, filename: str = "<scenario>") -> Scenario:
         raise ScenarioError(_format(problems, filename))
     assert scenario is not None
     return scenario
+
+
+def locate_problem(source: Path, path: PathT, message: str) -> str:
+    """``file:line:col: path: message`` for a problem found after loading (for example by a
+    component that checks fault parameters when it starts)."""
+    try:
+        position = parse_yaml(source.read_text(encoding="utf-8")).position_of(path)
+    except (OSError, yaml.YAMLError):
+        position = Position(1, 1)
+    return f"{source}:{position.line}:{position.column}: {_dotted(path)}: {message}"
 
 
 def _format(problems: list[tuple[Position, str]], filename: str) -> list[str]:

@@ -70,8 +70,27 @@ NETWORK_FAULT_TYPES: dict[str, tuple[str, ...]] = {
     "down": (),
 }
 
-#: Fault types the mock providers implement (kept equal to mock_providers' catalogue by a test).
-PROVIDER_FAULT_TYPES: tuple[str, ...] = ("error", "rate_limit")
+#: Fault types the mock providers implement, kept equal to mock_providers' catalogue by a test
+#: (harness does not import mock_providers). Their parameters are checked by the mock itself
+#: when the run starts (``POST /_brownout/faults/validate``), reported at the fault's line.
+PROVIDER_FAULT_TYPES: tuple[str, ...] = (
+    "error",
+    "rate_limit",
+    "latency",
+    "slow_drift",
+    "slow_first_token",
+    "slow_cadence",
+    "stream_stall",
+    "stream_truncate",
+    "connection_reset",
+    "malformed_frame",
+    "stream_error",
+    "drift",
+    "tokenizer",
+    "safety",
+    "deprecation",
+    "wrong_answer",
+)
 
 
 class _Model(BaseModel):

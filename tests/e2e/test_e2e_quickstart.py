@@ -105,6 +105,7 @@ def test_interrupt_removes_faults_stops_processes_keeps_data(tmp_path: Path) -> 
         cwd=tmp_path,
     )
     try:
+
         def faults_applied() -> bool:
             runs = list(reports.glob("*/events.jsonl"))
             if not runs:
@@ -114,7 +115,7 @@ def test_interrupt_removes_faults_stops_processes_keeps_data(tmp_path: Path) -> 
 
         wait_until(faults_applied, 90, what="both faults to be applied")
         process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()

@@ -72,7 +72,9 @@ def test_resolved_yaml_loads_back_equal() -> None:
 
 
 def test_slo_default_name() -> None:
-    scenario = parse_scenario(MINIMAL + "slos:\n  - {metric: error_rate, phase: fault, max: 0.05}\n")
+    scenario = parse_scenario(
+        MINIMAL + "slos:\n  - {metric: error_rate, phase: fault, max: 0.05}\n"
+    )
     assert scenario.slos[0].name == "error_rate in fault <= 0.05"
 
 
