@@ -36,6 +36,7 @@ class Child:
     url: str | None = None
     _ready: threading.Event = field(default_factory=threading.Event)
     _tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
+    _pump: threading.Thread | None = None
 
     @property
     def pid(self) -> int:
@@ -81,7 +82,10 @@ class Supervisor:
         child = Child(name=name, process=process, log_path=log_path)
         self.children.append(child)
         self.events.emit("process_started", name=name, pid=process.pid, argv=list(argv))
-        threading.Thread(target=self._pump, args=(child,), name=f"log-{name}", daemon=True).start()
+        child._pump = threading.Thread(
+            target=self._pump, args=(child,), name=f"log-{name}", daemon=True
+        )
+        child._pump.start()
         return child
 
     def _pump(self, child: Child) -> None:
@@ -96,6 +100,7 @@ class Supervisor:
                 if not child._ready.is_set() and line.startswith(READY_PREFIX):
                     child.url = line[len(READY_PREFIX) :].strip()
                     child._ready.set()
+        child.process.stdout.close()
         child._ready.set()  # EOF: wake any waiter; it sees the child is gone
 
     def wait_ready(self, child: Child, timeout_s: float) -> str:
@@ -107,7 +112,10 @@ class Supervisor:
         return child.url
 
     def _fail(self, child: Child, what: str) -> None:
-        code = child.process.poll()
+        try:  # output ended: the child is exiting; give it a moment to be reaped
+            code = child.process.wait(2) if child._ready.is_set() else child.process.poll()
+        except subprocess.TimeoutExpired:
+            code = None
         state = f"exited with code {code}" if code is not None else what
         raise ComponentStartError(
             f"{child.name} {state}; its last output ({child.log_path}):\n{child.tail()}"
@@ -130,6 +138,8 @@ class Supervisor:
                 _signal_group(child.process, signal.SIGKILL)
                 child.process.wait(5)
         code = child.process.returncode
+        if child._pump is not None:
+            child._pump.join(timeout=5)  # the log is complete once the pump saw EOF
         if child in self.children:
             self.children.remove(child)
             self.events.emit("process_exited", name=child.name, pid=child.pid, returncode=code)

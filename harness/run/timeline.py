@@ -106,7 +106,7 @@ class FaultTimeline:
         actions = [_Action(f.at_s, True, f) for f in scenario.faults]
         actions += [_Action(f.end_s, False, f) for f in scenario.faults]
         # At equal times removals go first, so back-to-back windows never overlap.
-        self._actions: Sequence[_Action] = sorted(actions, key=lambda a: (a.at_s, a.apply))
+        self._actions: Sequence[_Action] = sorted(actions, key=lambda a: (_tick(a.at_s), a.apply))
 
     def start(self, t0: float) -> None:
         """Run the timeline against wall-clock ``t0`` (the moment load started)."""
@@ -118,8 +118,13 @@ class FaultTimeline:
             (at, name) for at, name in planned_phases(self.scenario)
         ]
         marks += [(a.at_s, a) for a in self._actions]
-        # Phase marks sort before fault actions at the same instant.
-        marks.sort(key=lambda m: (m[0], not isinstance(m[1], str)))
+
+        # At one instant: removals, then the phase mark, then applications, so that "fault"
+        # is marked before its first fault and "recovery" after the last removal.
+        def order(mark: str | _Action) -> int:
+            return 1 if isinstance(mark, str) else (2 if mark.apply else 0)
+
+        marks.sort(key=lambda m: (_tick(m[0]), order(m[1])))
         for offset, mark in marks:
             if self._stop.wait(max(0.0, t0 + offset - time.time())):
                 return
@@ -180,3 +185,8 @@ def _describe(fault: Fault) -> dict[str, Any]:
         "probability": fault.probability if fault.layer == "provider" else fault.toxicity,
         "params": params,
     }
+
+
+def _tick(offset_s: float) -> float:
+    # Offsets are sums of authored durations (0.1 + 0.2 != 0.3): compare them to the microsecond.
+    return round(offset_s, 6)

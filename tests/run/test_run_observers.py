@@ -1,0 +1,90 @@
+"""Prometheus text parsing and the scraper against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from harness.run.events import EventLog
+from harness.run.observers import MetricScraper, parse_prometheus_text
+from tests.conftest import wait_until
+
+TEXT = """\
+# HELP sut_queue_depth Jobs waiting.
+# TYPE sut_queue_depth gauge
+sut_queue_depth 3
+sut_requests_total{route="/ask",code="200"} 1027 1700000000000
+weird{label="a \\"quoted\\" value"} 1.5e3
+not a sample line
+nan_metric NaN
+"""
+
+
+def test_parse_prometheus_text() -> None:
+    samples = parse_prometheus_text(TEXT)
+    assert samples[0] == ("sut_queue_depth", {}, 3.0)
+    assert samples[1] == ("sut_requests_total", {"route": "/ask", "code": "200"}, 1027.0)
+    assert samples[2] == ("weird", {"label": 'a "quoted" value'}, 1500.0)
+    assert [s[0] for s in samples] == [
+        "sut_queue_depth",
+        "sut_requests_total",
+        "weird",
+        "nan_metric",
+    ]
+
+
+@pytest.fixture
+def metrics_server() -> Iterator[tuple[str, list[int]]]:
+    hits: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(1)
+            if len(hits) == 2:  # one failed scrape in the middle must not stop scraping
+                self.send_response(500)
+                self.end_headers()
+                return
+            body = f"sut_queue_depth {len(hits)}\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/metrics", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_scraper_writes_samples_and_survives_a_failed_scrape(
+    tmp_path: Path, metrics_server: tuple[str, list[int]]
+) -> None:
+    url, _ = metrics_server
+    events = EventLog(tmp_path / "events.jsonl")
+    out = tmp_path / "sut_metrics.jsonl"
+    scraper = MetricScraper(url, out, events, interval_s=0.05)
+    scraper.start()
+    try:
+        wait_until(lambda: scraper.scrapes >= 3, 10, what="three good scrapes")
+    finally:
+        scraper.stop()
+        events.close()
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0]["name"] == "sut_queue_depth" and rows[0]["value"] == 1.0
+    assert 2.0 not in [r["value"] for r in rows]  # the failed scrape wrote nothing
+    assert scraper.failures >= 1
+    warnings = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [w["type"] for w in warnings] == ["warning"]
