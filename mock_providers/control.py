@@ -88,6 +88,22 @@ def handle_control(state: ControlState, method: str, path: str, body: bytes) -> 
             state.faults.put(fault)
             return _json(201, fault.to_json())
         return _error(405, "use GET, POST or DELETE")
+    if sub == "/faults/validate":
+        # Dry run of POST /faults: lets an orchestrator reject a bad fault before load starts.
+        if method != "POST":
+            return _error(405, "use POST")
+        try:
+            parse_fault(
+                orjson.loads(body),
+                seed=state.seed,
+                flavour=state.flavour,
+                drift_profiles=state.drift_profiles,
+            )
+        except orjson.JSONDecodeError as exc:
+            return _error(400, f"body is not valid JSON: {exc}")
+        except FaultSpecError as exc:
+            return _error(400, str(exc))
+        return _json(200, {"valid": True})
     if sub.startswith("/faults/"):
         name = sub[len("/faults/") :]
         if method == "GET":

@@ -1,9 +1,10 @@
 """Run directory → pandas frames, read in bounded chunks.
 
 A long run writes millions of request and provider-call lines, so the JSONL files are never
-turned into one Python list of row dicts: each line is decoded on its own, only the columns the
-analysis uses are kept, and every ``chunk_rows`` lines become a typed frame (float64 / bool
-arrays and categoricals), so peak memory is one chunk of dicts plus compact columns.
+turned into one Python list of row dicts: lines are decoded a small batch at a time, only the
+fields the analysis uses are kept, and every ``chunk_rows`` lines become a typed frame (float64
+and bool arrays, categoricals, and request ids hashed to uint64), so peak memory is one batch of
+dicts plus compact columns.
 
 Writers append and flush as they go, so a crashed run may end in a half-written line; such lines
 (and any other undecodable line) are skipped and counted in ``RunData.skipped_lines`` rather than
@@ -216,8 +217,12 @@ def _column(values: list[Any], kind: ColumnKind) -> Any:
     strings = np.array([v if type(v) is str else None for v in values], dtype=object)
     if kind == "id":
         return hash_ids(strings)
-    # Per chunk, so repeated strings (error classes, names) are stored once per chunk.
-    return pd.Categorical(strings)
+    # Per chunk, so repeated strings (error classes, names) are stored once per chunk. The
+    # categories are always object dtype: union_categoricals needs the same dtype in every
+    # chunk, and pandas would infer a different one for a chunk where the field is all null.
+    present = strings[~pd.isna(strings)]
+    categories = pd.Index(pd.unique(present), dtype=object)
+    return pd.Categorical(strings, categories=categories)
 
 
 def hash_ids(strings: npt.NDArray[np.object_]) -> npt.NDArray[np.uint64]:

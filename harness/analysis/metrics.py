@@ -225,7 +225,7 @@ def compute_phase_metrics(prepared: PreparedRun) -> dict[str, PhaseMetrics]:
     for name in REPORTED_PHASES:
         results[name] = _one_phase(prepared, name)
     base_fan_out = results["baseline"].fan_out
-    for name, metrics in results.items():
+    for metrics in results.values():
         if metrics.fan_out is None:
             reason = metrics.unavailable.get("fan_out", "fan-out not computable")
             metrics.unavailable["retry_amplification"] = reason
@@ -234,7 +234,6 @@ def compute_phase_metrics(prepared: PreparedRun) -> dict[str, PhaseMetrics]:
             metrics.unavailable["retry_amplification"] = f"no baseline to compare with: {why}"
         else:
             metrics.retry_amplification = metrics.fan_out / base_fan_out
-        del name
     return results
 
 
@@ -439,8 +438,13 @@ def compute_timeseries(prepared: PreparedRun, *, window_s: float) -> TimeSeries:
         {"bin": queue_bins[queue_in], "value": prepared.queue_value[queue_in]}
     ).groupby("bin")
 
+    # The last window may be cut short by the end of the run; rates divide by what it lasted.
+    widths = [width] * count
+    widths[-1] = max(min(width, end - (t0 + (count - 1) * width)), 1e-9)
+
     def rate(series: pd.Series) -> list[float]:
-        return [float(v) / width for v in series.reindex(index, fill_value=0).tolist()]
+        counts = series.reindex(index, fill_value=0).tolist()
+        return [float(v) / w for v, w in zip(counts, widths, strict=True)]
 
     def optional(series: pd.Series) -> list[float | None]:
         values = series.reindex(index).to_numpy(dtype=np.float64)

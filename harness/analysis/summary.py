@@ -6,6 +6,7 @@ directory, so ``brownout report DIR`` can re-analyse any run, finished or crashe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -21,14 +22,19 @@ from harness.analysis.metrics import (
 from harness.analysis.models import Summary
 from harness.analysis.phases import Timeline, build_timeline
 from harness.analysis.slos import SLOLike, evaluate_slos, latency_threshold_ms
+from harness.load.health import read_health, saturation
 
 __all__ = ["DEFAULT_RECOVERY_EPSILON", "DEFAULT_RECOVERY_WINDOWS", "SUMMARY_FILE", "analyze_run"]
 
 SUMMARY_FILE: Final = "summary.json"
+#: Written by the Locust subprocess (harness.load.health): the generator's own CPU and lag.
+LOAD_HEALTH_FILE: Final = "load_health.jsonl"
 #: Recovery means within 10 % of baseline goodput and p95 ...
 DEFAULT_RECOVERY_EPSILON: Final = 0.1
 #: ... for 3 consecutive windows.
 DEFAULT_RECOVERY_WINDOWS: Final = 3
+#: Below this many requests per window, per-window goodput and p95 are mostly noise.
+MIN_REQUESTS_PER_WINDOW: Final = 30
 
 
 def analyze_run(
@@ -76,6 +82,15 @@ def analyze_run(
         epsilon=recovery_epsilon,
         windows=recovery_windows,
     )
+    base_rate = phases["baseline"].throughput_rps or 0.0
+    judged = recovery.recovery_time_s is not None or bool(recovery.metastable)
+    if judged and base_rate > 0 and base_rate * window_s < MIN_REQUESTS_PER_WINDOW:
+        wider = math.ceil(MIN_REQUESTS_PER_WINDOW / base_rate * 10) / 10
+        notes.append(
+            f"recovery windows hold only ~{base_rate * window_s:.0f} requests each at the "
+            f"baseline rate, so recovery time is noisy; window_s={wider:g} would hold "
+            f"{MIN_REQUESTS_PER_WINDOW} or more"
+        )
     for name in ("recovery", "run"):
         if recovery.recovery_time_s is None:
             phases[name].unavailable["recovery_time_s"] = recovery.reason
@@ -85,9 +100,10 @@ def analyze_run(
     results = evaluate_slos(slos, phases)
 
     drain, drain_reason = drain_time_s(prepared)
-    if drain is None and prepared.queue_t.size:
+    if drain is None and prepared.queue_t.size and "not drained" in drain_reason:
         notes.append(f"drain time unknown: {drain_reason}")
     problems = _validity_problems(data, phases["run"].requests)
+    problems.extend(_load_generator_problems(run_dir, timeline, notes))
     summary = Summary(
         run_id=_run_id(data, run_dir),
         scenario=_scenario_name(data, scenario),
@@ -156,6 +172,24 @@ def _validity_problems(data: RunData, run_requests: int | None) -> list[str]:
     if not run_requests:
         problems.append("no user requests were recorded after warm-up")
     return problems
+
+
+def _load_generator_problems(run_dir: Path, timeline: Timeline, notes: list[str]) -> list[str]:
+    """A saturated load generator makes the run invalid (its limits are not the SUT's).
+
+    Only samples after warm-up and before the load stopped count: start-up is allowed to be busy.
+    """
+    path = run_dir / LOAD_HEALTH_FILE
+    if not path.is_file() or timeline.boundaries is None:
+        return []
+    start, stop = timeline.boundaries[1], timeline.boundaries[-1]
+    try:
+        samples = [s for s in read_health(path) if start <= s.t < stop]
+    except (ValueError, KeyError, TypeError) as exc:
+        notes.append(f"{LOAD_HEALTH_FILE} is unreadable ({exc}); load generator health unknown")
+        return []
+    verdict = saturation(samples)
+    return [verdict] if verdict is not None else []
 
 
 def _complete(data: RunData, timeline: Timeline) -> bool:

@@ -4,6 +4,7 @@
 when that file is missing), so reports never need the raw data twice.
 """
 
+from harness.report.compare import Comparison, MetricDelta, compare_summaries
 from harness.report.render import render_report
 
-__all__ = ["render_report"]
+__all__ = ["Comparison", "MetricDelta", "compare_summaries", "render_report"]

@@ -197,6 +197,35 @@ def _decorate(ax: Axes, summary: Summary, legend_axes: Sequence[Axes]) -> None:
             color="#555555",
             style="italic",
         )
+    recovery = summary.phases.get("recovery")
+    if recovery is not None and recovery.start is not None:
+        back = summary.recovery.recovery_time_s
+        if back is not None:
+            ax.axvline(recovery.start + back - t0, color="#1b7f3b", lw=1.2, ls=":", zorder=1)
+            ax.text(
+                recovery.start + back - t0,
+                0.5,
+                " back to baseline",
+                transform=ax.get_xaxis_transform(),
+                fontsize=7.5,
+                color="#1b7f3b",
+                rotation=90,
+                va="center",
+                ha="left",
+            )
+        elif summary.recovery.metastable:
+            ax.text(
+                end - t0,
+                0.5,
+                "never recovered ",
+                transform=ax.get_xaxis_transform(),
+                fontsize=8,
+                color="#b3261e",
+                rotation=90,
+                va="center",
+                ha="right",
+                fontweight="bold",
+            )
     ax.set_xlim(0, max(end - t0, summary.timeseries.window_s))
     ax.set_xlabel("seconds since load started")
     handles = []

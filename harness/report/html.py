@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from harness.analysis.models import PhaseMetrics, SLOResult, Summary
 from harness.report.charts import render_charts
+from harness.report.compare import Comparison, MetricDelta
 
 __all__ = ["METRIC_LABELS", "render_html", "verdict_sentence"]
 
@@ -57,7 +58,7 @@ class _Row:
     hint: str = ""
 
 
-def render_html(summary: Summary, run_dir: Path) -> Path:
+def render_html(summary: Summary, run_dir: Path, comparison: Comparison | None = None) -> Path:
     env = Environment(
         loader=PackageLoader("harness.report", "templates"),
         autoescape=select_autoescape(["html"]),
@@ -71,7 +72,9 @@ def render_html(summary: Summary, run_dir: Path) -> Path:
         summary=summary,
         verdict=verdict,
         verdict_class=verdict_class,
-        verdict_text=verdict_sentence(summary),
+        verdict_text=verdict_sentence(summary, comparison),
+        comparison=comparison,
+        comparison_rows=_comparison_rows(comparison) if comparison is not None else [],
         headlines=_headlines(summary),
         slo_rows=[_slo_row(s) for s in summary.slos],
         phase_titles=[PHASE_TITLES[p] for p in PHASE_COLUMNS],
@@ -95,8 +98,8 @@ def _verdict(summary: Summary) -> tuple[str, str]:
     return ("PASS", "pass") if summary.passed else ("FAIL", "fail")
 
 
-def verdict_sentence(summary: Summary) -> str:
-    """The headline in words: how many SLOs held and what failed."""
+def verdict_sentence(summary: Summary, comparison: Comparison | None = None) -> str:
+    """The headline in words: how many SLOs held, what failed, what regressed."""
     total = len(summary.slos)
     failed = summary.failed_slos
     parts = []
@@ -112,12 +115,66 @@ def verdict_sentence(summary: Summary) -> str:
         held = total - len(failed)
         parts.append(
             f"{len(failed)} of {total} SLOs failed ({held} held): "
-            + "; ".join(f"{s.name}: {s.reason}" for s in failed)
+            + "; ".join(_failure_words(s) for s in failed)
             + "."
         )
+    if comparison is not None:
+        regressions = comparison.regressions
+        if regressions:
+            parts.append(
+                f"{len(regressions)} metric{'s' if len(regressions) != 1 else ''} regressed "
+                f"against run {comparison.baseline_run_id}: "
+                + "; ".join(_delta_words(d) for d in regressions)
+                + "."
+            )
+        else:
+            parts.append(f"No metric regressed against run {comparison.baseline_run_id}.")
     if not summary.complete:
         parts.append("The run did not complete (aborted or crashed); phases end where data ends.")
     return " ".join(parts)
+
+
+def _delta_words(delta: MetricDelta) -> str:
+    label, _unit, kind = METRIC_LABELS[delta.metric]
+    now = "never" if delta.current is None else _fmt(delta.current, kind)
+    return f"{label.lower()} in {delta.phase} {_fmt(delta.baseline, kind)} → {now}"
+
+
+def _comparison_rows(comparison: Comparison) -> list[dict[str, str]]:
+    rows = []
+    for delta in comparison.deltas:
+        if delta.verdict not in ("regressed", "better"):
+            continue
+        label, _unit, kind = METRIC_LABELS[delta.metric]
+        rows.append(
+            {
+                "phase": delta.phase,
+                "metric": label,
+                "baseline": _fmt(delta.baseline, kind),
+                "current": "never" if delta.current is None else _fmt(delta.current, kind),
+                "change": "—" if delta.relative is None else f"{delta.relative * 100:+.0f}%",
+                "verdict": delta.verdict,
+                "css": "fail" if delta.regressed else "pass",
+            }
+        )
+    return rows
+
+
+def _failure_words(slo: SLOResult) -> str:
+    """'name (measured X, allowed ≤ Y)', or the reason when nothing could be measured."""
+    if slo.value is None:
+        return f"{slo.name}: {slo.reason}"
+    kind = METRIC_LABELS.get(slo.metric, ("", "", "float"))[2]
+    return f"{slo.name} (measured {_fmt(slo.value, kind)}, allowed {_bounds(slo, kind)})"
+
+
+def _bounds(slo: SLOResult, kind: str) -> str:
+    bounds = []
+    if slo.min is not None:
+        bounds.append(f"≥ {_fmt(slo.min, kind)}")
+    if slo.max is not None:
+        bounds.append(f"≤ {_fmt(slo.max, kind)}")
+    return " and ".join(bounds) or "—"
 
 
 def _headlines(summary: Summary) -> list[str]:
@@ -226,16 +283,11 @@ def _opt(value: int | None) -> float | None:
 
 def _slo_row(slo: SLOResult) -> dict[str, str]:
     kind = METRIC_LABELS.get(slo.metric, ("", "", "float"))[2]
-    bounds = []
-    if slo.min is not None:
-        bounds.append(f"≥ {_fmt(slo.min, kind)}")
-    if slo.max is not None:
-        bounds.append(f"≤ {_fmt(slo.max, kind)}")
     return {
         "name": slo.name,
         "phase": slo.phase,
         "metric": METRIC_LABELS.get(slo.metric, (slo.metric, "", ""))[0],
-        "bound": " and ".join(bounds) or "—",
+        "bound": _bounds(slo, kind),
         "value": _fmt(slo.value, kind),
         "result": "pass" if slo.passed else "FAIL",
         "css": "pass" if slo.passed else "fail",

@@ -2,7 +2,8 @@
 
 A failed SLO is a ``<failure>`` whose message is the SLO's reason in words. One more test case,
 ``run is valid``, fails when the run's data cannot be trusted, so an invalid run never shows as
-all-green in CI even when its SLOs happened to hold.
+all-green in CI even when its SLOs happened to hold; with a baseline run, ``no regression
+against <run>`` fails when a metric got worse than in that run.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from pathlib import Path
 from typing import Final
 
 from harness.analysis.models import Summary
+from harness.report.compare import Comparison
 
 __all__ = ["JUNIT_FILE", "render_junit"]
 
 JUNIT_FILE: Final = "junit.xml"
 
 
-def render_junit(summary: Summary, run_dir: Path) -> Path:
+def render_junit(summary: Summary, run_dir: Path, comparison: Comparison | None = None) -> Path:
     suite_name = f"brownout.{summary.scenario}"
     cases: list[ET.Element] = []
     failures = 0
@@ -45,6 +47,27 @@ def render_junit(summary: Summary, run_dir: Path) -> Path:
             validity, "failure", {"message": message, "type": "InvalidRun"}
         ).text = message
     cases.append(validity)
+    if comparison is not None:
+        case = ET.Element(
+            "testcase",
+            {
+                "classname": f"{suite_name}.run",
+                "name": f"no regression against {comparison.baseline_run_id}",
+                "time": "0",
+            },
+        )
+        if comparison.regressions:
+            failures += 1
+            lines = [
+                f"{d.metric} in {d.phase}: {d.baseline} -> {d.current}"
+                for d in comparison.regressions
+            ]
+            ET.SubElement(
+                case,
+                "failure",
+                {"message": f"{len(lines)} metric(s) regressed", "type": "Regression"},
+            ).text = "\n".join(lines)
+        cases.append(case)
 
     duration = summary.phases["run"].duration_s if "run" in summary.phases else None
     attrs = {

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Final
 
 from harness.analysis.models import PhaseMetrics, Summary
+from harness.report.compare import Comparison
 from harness.report.html import METRIC_LABELS, verdict_sentence
 
 __all__ = ["MARKDOWN_FILE", "render_markdown", "summary_markdown"]
@@ -25,7 +26,7 @@ _TABLE_METRICS: Final = (
 _PHASES: Final = ("baseline", "fault", "recovery", "run")
 
 
-def summary_markdown(summary: Summary) -> str:
+def summary_markdown(summary: Summary, comparison: Comparison | None = None) -> str:
     if not summary.valid:
         word = "⚠️ INVALID"
     elif summary.passed:
@@ -35,7 +36,7 @@ def summary_markdown(summary: Summary) -> str:
     lines = [
         f"### brownout {word}: `{_cell(summary.scenario)}`",
         "",
-        f"Run `{_cell(summary.run_id)}`. {verdict_sentence(summary)}",
+        f"Run `{_cell(summary.run_id)}`. {verdict_sentence(summary, comparison)}",
         "",
     ]
     if summary.slos:
@@ -66,9 +67,9 @@ def summary_markdown(summary: Summary) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(summary: Summary, run_dir: Path) -> Path:
+def render_markdown(summary: Summary, run_dir: Path, comparison: Comparison | None = None) -> Path:
     path = run_dir / MARKDOWN_FILE
-    path.write_text(summary_markdown(summary), encoding="utf-8")
+    path.write_text(summary_markdown(summary, comparison), encoding="utf-8")
     return path
 
 

@@ -288,3 +288,55 @@ def test_invalidating_warning_and_empty_run_make_it_invalid(run_writer: RunDirWr
 def test_window_must_be_positive(run_writer: RunDirWriter) -> None:
     with pytest.raises(ValueError, match="window_s"):
         analyze_run(run_writer.run_dir, [], window_s=0)
+
+
+def health_lines(w: RunDirWriter, samples: list[tuple[float, float, float]]) -> str:
+    return "".join(
+        json.dumps({"t": w.t0 + t, "cpu_percent": c, "users": 4, "requests": 1, "lag_ms": lag})
+        + "\n"
+        for t, c, lag in samples
+    )
+
+
+def test_saturated_load_generator_makes_the_run_invalid(run_writer: RunDirWriter) -> None:
+    w = run_writer
+    standard_timeline(w)
+    w.request(6.0)
+    w.close()
+    lines = [
+        # busy during warm-up only: allowed
+        (1.0, 99.0, 0.0),
+        (2.0, 99.0, 0.0),
+        (10.0, 40.0, 5.0),
+        (11.0, 95.0, 20.0),
+        (12.0, 50.0, 250.0),
+    ]
+    (w.run_dir / "load_health.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {"t": w.t0 + t, "cpu_percent": cpu, "users": 4, "requests": 1, "lag_ms": lag}
+            )
+            + "\n"
+            for t, cpu, lag in lines
+        )
+    )
+    summary = analyze_run(w.run_dir)
+    assert summary.valid is False
+    assert summary.validity_problems == [
+        "load generator saturated in 2 sample(s): CPU up to 95% (limit 90%), "
+        "scheduling lag up to 250 ms (limit 100 ms)"
+    ]
+
+    (w.run_dir / "load_health.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {"t": w.t0 + t, "cpu_percent": cpu, "users": 4, "requests": 1, "lag_ms": lag}
+            )
+            + "\n"
+            for t, cpu, lag in lines[:3]
+        )
+        + '{"t": 1}\n'
+    )
+    summary = analyze_run(w.run_dir)
+    assert summary.valid is True
+    assert any("load_health.jsonl is unreadable" in note for note in summary.notes)

@@ -49,6 +49,18 @@ def test_half_second_windows(run_writer: RunDirWriter) -> None:
     assert series.requests_rps == [0.0, 2.0, 0.0, 0.0]
 
 
+def test_a_last_window_cut_short_divides_by_its_length(run_writer: RunDirWriter) -> None:
+    w = run_writer
+    w.event(0.0, "load_started", users=1)
+    w.event(2.5, "load_stopped", users=1)
+    w.request(0.5)
+    w.request(2.2)
+    w.close()
+    series = analyze_run(w.run_dir, []).timeseries
+    assert series.t == [0.0, 1.0, 2.0]
+    assert series.requests_rps == [1.0, 0.0, 2.0]
+
+
 @pytest.mark.parametrize("module", [harness.analysis, harness.report])
 def test_public_names_are_exported_and_sorted(module: object) -> None:
     names = module.__all__  # type: ignore[attr-defined]

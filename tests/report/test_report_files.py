@@ -38,7 +38,7 @@ def test_html_is_self_contained_and_says_what_failed(demo_run: tuple[Path, Summa
 
     assert 'data-verdict="FAIL"' in html
     assert "2 of 4 SLOs failed" in html
-    assert "retry amplification in fault: retry_amplification in fault = 2.74" in html
+    assert "retry amplification in fault (measured 2.74, allowed ≤ 1.50)" in html
     assert "recovers within 15 s" in html
     for title in ("Baseline", "Fault", "Recovery", "Whole run"):
         assert f">{title}<small>" in html
@@ -130,3 +130,16 @@ def test_importing_report_does_not_touch_pyplot() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "None"  # no backend was chosen globally
+
+
+def test_names_from_the_scenario_are_escaped(tmp_path: Path) -> None:
+    with RunDirWriter(tmp_path / "run") as w:
+        w.event(0.0, "load_started", users=1)
+        w.fault("<script>alert(1)</script>", 1.0, 2.0)
+        w.request(0.5)
+        w.event(3.0, "load_stopped", users=1)
+    summary = analyze_run(w.run_dir, [SLO(name="<b>bold</b>", metric="requests", max=0)])
+    html = render_report(w.run_dir, summary)[0].read_text()
+    assert "<script>alert" not in html and "<b>bold" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html
