@@ -6,7 +6,8 @@ Run it the way brownout scenarios do::
         --provider-url http://127.0.0.1:8001/v1 --policy naive
 
 Once it listens it prints one line, ``BROWNOUT_READY http://127.0.0.1:<port>``, and serves
-``POST /ask`` ``{"question": "..."}``, ``GET /healthz`` and ``GET /metrics`` (Prometheus text).
+``POST /ask`` ``{"question": "...", "stream": false}`` (server-sent events with ``"stream": true``),
+``GET /healthz`` and ``GET /metrics`` (Prometheus text). See examples/README.md.
 SIGTERM or SIGINT stop it gracefully (exit status 0).
 
 It is deliberately two pipelines in one: the same retrieval, queue and workers, with the
@@ -63,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--max-queue", type=int, default=0, help="reject with 503 beyond this many waiting jobs"
+    )
+    parser.add_argument(
+        "--provider-stream",
+        action="store_true",
+        help="call the provider with stream=true even for plain answers (assembled); answers "
+        'asked for with {"stream": true} are always streamed',
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for backoff jitter")
     args = parser.parse_args(argv)
@@ -123,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_s=args.timeout_s,
         max_queue=max(0, args.max_queue),
         deadline_s=deadline_s,
+        provider_stream=args.provider_stream,
     )
     app = RagService(settings, make_policy(args.policy, args.timeout_s, args.seed))
 

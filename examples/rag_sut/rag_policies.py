@@ -62,6 +62,8 @@ class NaivePolicy:
             result = await call(attempt, self.timeout_s)
             if result.ok:
                 return PolicyOutcome(result, attempt + 1)
+            if result.committed:  # even naive cannot take back what the user already has
+                return PolicyOutcome(result, attempt + 1, "stream_broken")
         return PolicyOutcome(result, self.retries + 1, "max_attempts")
 
     def gauges(self) -> dict[str, float]:
@@ -69,8 +71,11 @@ class NaivePolicy:
 
 
 def is_retryable(result: AttemptResult) -> bool:
-    """Failures that may succeed on a second try: transport errors, 408, 409, 429, 5xx."""
-    if result.error_kind in ("timeout", "connection"):
+    """Failures that may succeed on a second try: transport errors, broken streams, 408, 409,
+    429, 5xx; never once part of a streamed answer has gone to the user."""
+    if result.committed:
+        return False
+    if result.error_kind in ("timeout", "connection", "stream_truncated", "stream_error"):
         return True
     return result.status in (408, 409, 429) or result.status >= 500
 
@@ -180,6 +185,7 @@ class ResilientPolicy:
         base_delay_s: float = 0.2,
         max_delay_s: float = 2.0,
         max_retry_after_s: float = 10.0,
+        min_attempt_s: float = 0.5,
         budget: RetryBudget | None = None,
         breaker: CircuitBreaker | None = None,
         rng: random.Random | None = None,
@@ -191,6 +197,7 @@ class ResilientPolicy:
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.max_retry_after_s = max_retry_after_s
+        self.min_attempt_s = min_attempt_s
         self.budget = budget or RetryBudget()
         self.breaker = breaker or CircuitBreaker(clock=clock)
         self._rng = rng or random.Random()
@@ -207,7 +214,8 @@ class ResilientPolicy:
         attempts = 0
         while True:
             remaining = None if deadline is None else deadline - self._clock()
-            if remaining is not None and remaining <= 0:
+            if remaining is not None and remaining < self.min_attempt_s:
+                # Too little time left for a provider call to finish: do not start one.
                 return PolicyOutcome(result, attempts, "deadline")
             permit = self.breaker.allow()
             if permit is None:
@@ -222,6 +230,8 @@ class ResilientPolicy:
             self.breaker.record(permit, healthy=not counts_against_provider(result))
             if result.ok:
                 return PolicyOutcome(result, attempts)
+            if result.committed:
+                return PolicyOutcome(result, attempts, "stream_broken")
             if not is_retryable(result):
                 return PolicyOutcome(result, attempts, "not_retryable")
             if attempts >= self.max_attempts:
@@ -235,7 +245,7 @@ class ResilientPolicy:
                 if result.retry_after_s > self.max_retry_after_s:
                     return PolicyOutcome(result, attempts, "retry_after_too_long")
                 delay = max(delay, result.retry_after_s)
-            if deadline is not None and self._clock() + delay >= deadline:
+            if deadline is not None and self._clock() + delay + self.min_attempt_s > deadline:
                 return PolicyOutcome(result, attempts, "deadline")
             if not self.budget.try_spend():
                 return PolicyOutcome(result, attempts, "retry_budget")

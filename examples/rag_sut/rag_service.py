@@ -43,6 +43,7 @@ class Settings:
     timeout_s: float
     max_queue: int  # 0: unbounded
     deadline_s: float | None  # whole-request budget from arrival; None: no deadline
+    provider_stream: bool = False  # stream from the provider even for plain answers
 
 
 @dataclass
@@ -51,9 +52,17 @@ class Job:
     messages: list[dict[str, str]]
     sources: list[Passage]
     deadline: float | None
+    # For answers streamed to the user: ("delta", text) events, then one ("end", outcome).
+    events: asyncio.Queue[tuple[str, Any]] | None = None
     done: asyncio.Future[PolicyOutcome] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+    def finish(self, outcome: PolicyOutcome) -> None:
+        if self.events is not None:
+            self.events.put_nowait(("end", outcome))
+        if not self.done.done():
+            self.done.set_result(outcome)
 
 
 class HttpError(Exception):
@@ -114,9 +123,7 @@ class RagService:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         while not self.queue.empty():
-            job = self.queue.get_nowait()
-            if not job.done.done():
-                job.done.cancel()
+            self.queue.get_nowait().finish(PolicyOutcome(None, 0, "shutting_down"))
         if self._provider is not None:
             await self._provider.aclose()
 
@@ -160,7 +167,7 @@ class RagService:
         request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
         id_header = [(b"x-request-id", request_id.encode("latin-1", errors="replace"))]
         try:
-            question = _parse_question(await _read_body(receive))
+            question, stream = _parse_ask(await _read_body(receive))
         except HttpError as exc:
             self.metrics.inc("sut_bad_requests_total")
             self.metrics.inc_labelled("sut_responses_total", "code", str(exc.status))
@@ -169,49 +176,95 @@ class RagService:
             )
             return
         self.metrics.inc("sut_requests_total")
-        try:
-            status, payload = await self._answer(request_id, question, started)
-        except asyncio.CancelledError:
-            # uvicorn cancels handlers still waiting when the graceful-shutdown period ends;
-            # answer them plainly instead of dropping the connection with a traceback.
-            status, payload = 503, {"error": "shutting_down", "detail": "the service is stopping"}
+        status = await self._answer(request_id, question, stream, started, send, id_header)
         self.metrics.inc_labelled("sut_responses_total", "code", str(status))
         self.metrics.inc("sut_request_duration_seconds_sum", time.monotonic() - started)
         self.metrics.inc("sut_request_duration_seconds_count")
-        await _send_json(send, status, payload, id_header)
 
     async def _answer(
-        self, request_id: str, question: str, started: float
-    ) -> tuple[int, dict[str, Any]]:
+        self,
+        request_id: str,
+        question: str,
+        stream: bool,
+        started: float,
+        send: Send,
+        id_header: list[tuple[bytes, bytes]],
+    ) -> int:
+        """Queue the job, wait for the worker, send the answer; returns the status sent."""
+        if self.settings.max_queue and self.queue.qsize() >= self.settings.max_queue:
+            self.metrics.inc_labelled("sut_giveups_total", "reason", "queue_full")
+            error = {"error": "queue_full", "detail": "too many requests waiting"}
+            await _send_json(send, 503, error, id_header)
+            return 503
         passages = retrieve(question)
         deadline = None if self.settings.deadline_s is None else started + self.settings.deadline_s
         job = Job(request_id, build_messages(question, passages), passages, deadline)
-        if self.settings.max_queue and self.queue.qsize() >= self.settings.max_queue:
-            self.metrics.inc_labelled("sut_giveups_total", "reason", "queue_full")
-            return 503, {"error": "queue_full", "detail": "too many requests waiting"}
+        if stream:
+            job.events = asyncio.Queue()
         self.queue.put_nowait(job)
-        outcome = await job.done
-        sources = [{"id": p.id, "title": p.title} for p in job.sources]
+        try:
+            if stream:
+                return await self._stream_answer(job, send, id_header)
+            status, payload = self._payload(job, await job.done)
+        except asyncio.CancelledError:
+            # uvicorn cancels handlers still waiting when the graceful-shutdown period ends;
+            # answer them plainly instead of dropping the connection with a traceback.
+            status = 503
+            payload = {"error": "shutting_down", "detail": "the service is stopping"}
+        await _send_json(send, status, payload, id_header)
+        return status
+
+    async def _stream_answer(
+        self, job: Job, send: Send, id_header: list[tuple[bytes, bytes]]
+    ) -> int:
+        """Server-sent events: a ``delta`` per provider delta, then ``done`` (or ``error``).
+
+        Nothing is sent until the first delta, so a failure before it still gets a proper
+        error status (and the policy may retry); after it, only an error event can say so.
+        """
+        assert job.events is not None
+        kind, value = await job.events.get()
+        if kind == "end" and not (value.result is not None and value.result.ok):
+            status, payload = self._payload(job, value)
+            await _send_json(send, status, payload, id_header)
+            return status
+        headers = [
+            (b"content-type", b"text/event-stream"),
+            (b"cache-control", b"no-cache"),
+            *id_header,
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        try:
+            while kind == "delta":
+                await _send_event(send, {"delta": value})
+                kind, value = await job.events.get()
+            status, payload = self._payload(job, value)
+            await _send_event(send, {"done": True, **payload} if status == 200 else payload)
+        except asyncio.CancelledError:
+            await _send_event(send, {"error": "shutting_down", "detail": "the service is stopping"})
+        await send({"type": "http.response.body", "body": b""})
+        return 200
+
+    def _payload(self, job: Job, outcome: PolicyOutcome) -> tuple[int, dict[str, Any]]:
         result = outcome.result
         if result is not None and result.ok:
             return 200, {
                 "answer": result.answer,
-                "sources": sources,
+                "sources": [{"id": p.id, "title": p.title} for p in job.sources],
                 "attempts": outcome.attempts,
-                "request_id": request_id,
+                "request_id": job.request_id,
             }
         reason = outcome.gave_up or "failed"
         self.metrics.inc_labelled("sut_giveups_total", "reason", reason)
-        status = _status_for(outcome)
         if result is None:
             detail = "no provider call was made"
         else:
             detail = f"{result.error_kind}: {result.detail}"
-        return status, {
+        return _status_for(outcome), {
             "error": reason,
             "detail": detail,
             "attempts": outcome.attempts,
-            "request_id": request_id,
+            "request_id": job.request_id,
         }
 
     # ---- workers ---------------------------------------------------------------------------
@@ -229,14 +282,20 @@ class RagService:
             finally:
                 self.in_flight -= 1
                 self.queue.task_done()
-            if not job.done.done():
-                job.done.set_result(outcome)
+            job.finish(outcome)
 
     async def _serve(self, job: Job) -> PolicyOutcome:
         if job.deadline is not None and time.monotonic() >= job.deadline:
             # The caller's budget went by while the job waited: drop it rather than spend a
             # provider call on an answer nobody will wait for.
             return PolicyOutcome(None, 0, "deadline")
+
+        forward: Callable[[str], Awaitable[None]] | None = None
+        if job.events is not None:
+            events = job.events
+
+            async def forward(delta: str) -> None:
+                events.put_nowait(("delta", delta))
 
         async def call(attempt: int, timeout_s: float) -> AttemptResult:
             assert self._provider is not None
@@ -245,9 +304,14 @@ class RagService:
                 self.metrics.inc("sut_retries_total")
             self.provider_in_flight += 1
             try:
-                result = await self._provider.complete(
-                    job.messages, job.request_id, attempt, timeout_s
-                )
+                if job.events is not None or self.settings.provider_stream:
+                    result = await self._provider.stream_complete(
+                        job.messages, job.request_id, attempt, timeout_s, forward
+                    )
+                else:
+                    result = await self._provider.complete(
+                        job.messages, job.request_id, attempt, timeout_s
+                    )
             finally:
                 self.provider_in_flight -= 1
             if not result.ok:
@@ -261,7 +325,7 @@ class RagService:
 
 def _status_for(outcome: PolicyOutcome) -> int:
     """502 when the provider failed us, 504 when time ran out, 503 when we refused to try."""
-    if outcome.gave_up in ("circuit_open", "queue_full"):
+    if outcome.gave_up in ("circuit_open", "queue_full", "shutting_down"):
         return 503
     if outcome.gave_up == "deadline":
         return 504
@@ -272,7 +336,8 @@ def _status_for(outcome: PolicyOutcome) -> int:
     return 502
 
 
-def _parse_question(body: bytes) -> str:
+def _parse_ask(body: bytes) -> tuple[str, bool]:
+    """The question, and whether the answer is to be streamed (``"stream": true``)."""
     try:
         document = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -284,7 +349,10 @@ def _parse_question(body: bytes) -> str:
         raise HttpError(400, "invalid_request", '"question" must be a non-empty string')
     if len(question) > MAX_QUESTION_CHARS:
         raise HttpError(400, "invalid_request", f'"question" exceeds {MAX_QUESTION_CHARS} chars')
-    return question
+    stream = document.get("stream", False)
+    if not isinstance(stream, bool):
+        raise HttpError(400, "invalid_request", '"stream" must be true or false')
+    return question, stream
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -309,6 +377,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
             text = bytes(value).decode("latin-1").strip()
             return text or None
     return None
+
+
+async def _send_event(send: Send, payload: dict[str, Any]) -> None:
+    data = b"data: " + json.dumps(payload).encode() + b"\n\n"
+    await send({"type": "http.response.body", "body": data, "more_body": True})
 
 
 async def _send_json(

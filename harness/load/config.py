@@ -39,6 +39,8 @@ class RequestSpec:
     drawn at random (seeded by LoadConfig.seed), so the SUT sees varied questions.
     ``name`` labels it in requests.jsonl and Locust's stats (default ``"<METHOD> <path>"``).
     ``timeout_s`` bounds each request; exceeding it is recorded as ``error_class: timeout``.
+    ``stream``: read the body as it arrives and record ``ttft_ms``, the time to its first byte
+    (for SSE or chunked answers); a body that breaks off is a ``connection``/``timeout`` error.
     """
 
     __pydantic_config__ = ConfigDict(extra="forbid")
@@ -50,6 +52,7 @@ class RequestSpec:
     headers: dict[str, str] = field(default_factory=dict)
     timeout_s: _PositiveSeconds = 30.0
     name: Annotated[str, Field(min_length=1)] | None = None
+    stream: bool = False
 
     @property
     def label(self) -> str:

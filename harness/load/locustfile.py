@@ -11,6 +11,7 @@ verdict known together with the response.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import random
@@ -24,6 +25,7 @@ from typing import Any
 import gevent
 import psutil
 from locust import FastHttpUser, constant, events, task
+from locust.contrib.fasthttp import FAILURE_EXCEPTIONS
 from locust.env import Environment
 
 from harness.load.config import CONFIG_ENV_VAR, LoadConfig, LoadConfigError, read_load_config
@@ -32,6 +34,7 @@ from harness.load.records import RequestLogWriter, RequestRecord, error_class_fo
 from harness.load.validators import check_body
 
 _ERROR_TEXT_LIMIT = 300
+_READ_SIZE = 64 * 1024
 
 
 def _load_config() -> LoadConfig:
@@ -86,7 +89,6 @@ def _stop(**_kwargs: Any) -> None:
     # already flushed, so process exit loses nothing.
     if _health_greenlet is not None:
         _health_greenlet.kill(block=False)
-    _WRITER.close()
 
 
 # Locust's EventHook.add_listener is unannotated.
@@ -115,10 +117,39 @@ def _transport_error_class(error: BaseException | None) -> str:
 
 
 def _describe(error: BaseException | None) -> str:
+    error = _root_cause(error)
     if error is None:
         return "no response"
     text = str(error) or type(error).__name__
     return f"{type(error).__name__}: {text}"[:_ERROR_TEXT_LIMIT]
+
+
+def _read_body(response: Any, started: float) -> tuple[bytes, float | None, BaseException | None]:
+    """The body, the time to its first byte and any error reading it.
+
+    The first byte is read on its own, so the time to it is when the server sent something,
+    then the rest to the end. A body that breaks off (reset, truncated chunking, read timeout)
+    returns what arrived and the error, so the record says what happened.
+    """
+    chunks: list[bytes] = []
+    ttft_ms: float | None = None
+    try:
+        first = response.stream.read(1)
+        if first:
+            ttft_ms = (time.perf_counter() - started) * 1000.0
+            chunks.append(first)
+            while chunk := response.stream.read(_READ_SIZE):
+                chunks.append(chunk)
+    except FAILURE_EXCEPTIONS as exc:
+        # The failed read dropped the connection but kept what it had parsed; collect it so
+        # `bytes` tells how far the body got.
+        with contextlib.suppress(Exception):
+            chunks.append(response.stream.read())
+        return b"".join(chunks), ttft_ms, exc
+    finally:
+        with contextlib.suppress(Exception):
+            response.release()
+    return b"".join(chunks), ttft_ms, None
 
 
 def _stats_message(
@@ -147,6 +178,10 @@ class BrownoutUser(FastHttpUser):
         number = next(_user_numbers)
         seed = None if CONFIG.seed is None else f"{CONFIG.seed}/{number}"
         self.rng = random.Random(seed)
+        # Accept every status as a response: by default geventhttpclient turns 4xx/5xx into an
+        # exception and drops the body, and the error body is part of what we record.
+        # (A per-user override of a ClassVar, hence the ignore.)
+        self.client.client.valid_response_codes = frozenset(range(100, 600))  # type: ignore[misc]
 
     def _body(self) -> Any:
         bodies = CONFIG.request.bodies
@@ -161,6 +196,11 @@ class BrownoutUser(FastHttpUser):
         body_out = self._body()
         t_start = time.time()
         started = time.perf_counter()
+        if not any(k.lower() == "accept-encoding" for k in headers):
+            # The body is read raw (below), so ask for it uncompressed.
+            headers["Accept-Encoding"] = "identity"
+        # Always read the body ourselves (stream=True): then a body that breaks off is seen as
+        # an error here, where FastHttpSession would hand back the partial body as if complete.
         with self.client.request(
             spec.method,
             spec.path,
@@ -168,16 +208,26 @@ class BrownoutUser(FastHttpUser):
             json=body_out,
             headers=headers,
             catch_response=True,
+            stream=True,
         ) as response:
-            latency_ms = (time.perf_counter() - started) * 1000.0
             status = int(response.status_code or 0)
-            body: bytes = response.content or b""
             # Only responses that never arrived carry an `error` attribute.
             transport_error: BaseException | None = getattr(response, "error", None)
+            body, ttft_ms, body_error = b"", None, None
+            if status:
+                body, ttft_ms, body_error = _read_body(response, started)
+                if not spec.stream:
+                    ttft_ms = None  # only meaningful, and only promised, for streamed answers
+            latency_ms = (time.perf_counter() - started) * 1000.0
             valid: bool | None = None
-            if status == 0:
-                error_class: str | None = _transport_error_class(transport_error)
-                error: str | None = _describe(transport_error)
+            if status == 0 or body_error is not None:
+                # No response, or the body broke off: the status (if any) is kept as received.
+                failure = transport_error if status == 0 else body_error
+                error_class: str | None = _transport_error_class(failure)
+                error: str | None = _describe(failure)
+                if status:
+                    error = f"body cut after {len(body)} bytes: {error}"[:_ERROR_TEXT_LIMIT]
+                transport_error = failure
             else:
                 error_class = error_class_for_status(status)
                 error = None
@@ -202,7 +252,7 @@ class BrownoutUser(FastHttpUser):
                 status=status,
                 ok=error_class is None,
                 latency_ms=round(latency_ms, 3),
-                ttft_ms=None,
+                ttft_ms=None if ttft_ms is None else round(ttft_ms, 3),
                 bytes=len(body),
                 error=error,
                 error_class=error_class,

@@ -8,7 +8,9 @@ Field meanings (see docs/architecture.md, "requests.jsonl"):
 
 - ``t_start``/``t_end``: wall-clock epoch seconds (``time.time()``), so rows line up with
   ``events.jsonl`` and ``provider_calls.jsonl`` written by other processes.
-- ``status``: the HTTP status, 0 when no response arrived.
+- ``status``: the HTTP status, 0 when no response arrived (kept when the body then broke off,
+  which is a ``timeout``/``connection`` error with the bytes that did arrive in ``bytes``).
+- ``ttft_ms``: time to the first body byte, for requests configured as streamed; else null.
 - ``ok``: the request counts as a success: a 2xx/3xx response that also passed the validators.
   Exactly when ``error_class`` is null.
 - ``error_class``: null, ``http_<status>``, ``timeout``, ``connection`` or ``validation``.

@@ -309,6 +309,8 @@ class _Run:
                 # Locust's own clock is a safety net; the orchestrator stops it on time.
                 "run_time_s": scenario.duration_s + 30,
                 "requests_file": str(requests_file),
+                # CPU and schedule lag of the generator: a saturated one invalidates the run.
+                "health_file": str(self.run_dir.file("load_health.jsonl")),
                 "request": {
                     "method": load.request.method,
                     "path": load.request.path,

@@ -7,6 +7,7 @@ package is tested on its own. Shared by tests/examples and tests/load (imported 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -50,10 +51,17 @@ def wait_until(
 
 @dataclass(frozen=True)
 class Reply:
+    """What the fake provider answers. With ``chunks`` it streams them as the body instead
+    (``chunk_delay_s`` apart), then ends normally, ``"cut"``s the connection mid-body or
+    ``"stall"``s for a minute."""
+
     status: int = 200
     content: str = "Retries multiply load [p1]."
     headers: tuple[tuple[str, str], ...] = ()
     hang_s: float = 0.0
+    chunks: tuple[str, ...] = ()
+    chunk_delay_s: float = 0.0
+    then: str = "end"
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,20 @@ class ProviderCall:
 
 Responder = Callable[[str | None, int], Reply]
 """(X-Request-Id, how many calls this request id made before) -> the reply."""
+
+
+def sse_reply(deltas: tuple[str, ...], then: str = "end", delay_s: float = 0.0) -> Reply:
+    """An OpenAI-style streamed chat completion of ``deltas``; ``then`` is ``"end"`` (with
+    ``[DONE]``), ``"no_done"`` (ends cleanly without it), ``"cut"`` or ``"stall"``."""
+    frames = [
+        "data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": d}}]}) + "\n\n"
+        for d in deltas
+    ]
+    if then == "end":
+        frames.append("data: [DONE]\n\n")
+    return Reply(
+        chunks=tuple(frames), then="end" if then == "no_done" else then, chunk_delay_s=delay_s
+    )
 
 
 def always(reply: Reply) -> Responder:
@@ -121,9 +143,10 @@ class FakeProvider:
                 )
             )
         if reply.hang_s:
-            import asyncio
-
             await asyncio.sleep(reply.hang_s)
+        if reply.chunks:
+            await self._stream(reply, send)
+            return
         if reply.status == 200:
             payload: dict[str, Any] = {
                 "id": "chatcmpl-fake",
@@ -147,6 +170,19 @@ class FakeProvider:
         await send({"type": "http.response.start", "status": reply.status, "headers": out_headers})
         await send({"type": "http.response.body", "body": data})
 
+    async def _stream(self, reply: Reply, send: Any) -> None:
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        for chunk in reply.chunks:
+            await send({"type": "http.response.body", "body": chunk.encode(), "more_body": True})
+            await asyncio.sleep(reply.chunk_delay_s)
+        if reply.then == "cut":
+            # Leaving an ASGI response unfinished makes uvicorn drop the connection mid-body.
+            raise ConnectionAbortedError("fake provider cuts the stream")
+        if reply.then == "stall":
+            await asyncio.sleep(60)
+        await send({"type": "http.response.body", "body": b""})
+
 
 @contextmanager
 def running_fake_provider() -> Iterator[FakeProvider]:
@@ -155,7 +191,12 @@ def running_fake_provider() -> Iterator[FakeProvider]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        provider, log_level="warning", access_log=False, lifespan="off", ws="none"
+        provider,
+        log_level="critical",  # a deliberately cut stream is not worth a logged traceback
+        access_log=False,
+        lifespan="off",
+        ws="none",
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -165,7 +206,8 @@ def running_fake_provider() -> Iterator[FakeProvider]:
     try:
         yield provider
     finally:
-        server.should_exit = True
+        # Do not wait for stalled responses that a test left hanging on purpose.
+        server.should_exit = server.force_exit = True
         thread.join(timeout=10)
         sock.close()
 

@@ -140,6 +140,10 @@ def test_deadline_stops_retries_that_cannot_finish_in_time() -> None:
     assert made == [0] and outcome.gave_up == "deadline"
     outcome, made = run(policy, OK, deadline=fake.now)
     assert made == [] and outcome.gave_up == "deadline"
+    outcome, made = run(policy, OK, deadline=fake.now + 0.3)  # less than a call needs
+    assert made == [] and outcome.gave_up == "deadline"
+    outcome, made = run(policy, OK, deadline=fake.now + 0.6)
+    assert made == [0] and outcome.result == OK
 
 
 def test_breaker_opens_fails_fast_and_recovers_through_one_probe() -> None:

@@ -196,6 +196,59 @@ def test_slow_provider_backs_up_the_queue(fake_provider: FakeProvider, start_sut
             thread.join(timeout=30)
 
 
+def ask_concurrently(url: str, n: int) -> list[httpx.Response]:
+    replies: list[httpx.Response] = []
+
+    def ask(i: int) -> None:
+        with httpx.Client(timeout=30) as client:
+            replies.append(
+                client.post(f"{url}/ask", json=QUESTION, headers={"X-Request-Id": f"c{i}"})
+            )
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return replies
+
+
+def test_full_queue_rejects_with_503(fake_provider: FakeProvider, start_sut: StartSut) -> None:
+    fake_provider.responder = always(Reply(hang_s=1.0))
+    sut = start_sut(fake_provider.url, "naive", "--workers", "1", "--max-queue", "1")
+    replies = ask_concurrently(sut.url, 4)
+
+    codes = sorted(r.status_code for r in replies)
+    assert len(codes) == 4 and 503 in codes and 200 in codes, codes
+    assert all(r.json()["error"] == "queue_full" for r in replies if r.status_code == 503)
+
+
+def test_resilient_drops_jobs_whose_deadline_passed_in_the_queue(
+    fake_provider: FakeProvider, start_sut: StartSut
+) -> None:
+    # One worker; the first job holds it for its whole 2 s deadline (the provider hangs), so the
+    # jobs queued behind it reach the worker with (much) less than the 0.5 s a call needs.
+    fake_provider.responder = always(Reply(hang_s=10.0))
+    sut = start_sut(
+        fake_provider.url, "resilient", "--workers", "1", "--timeout-s", "4", "--deadline-s", "2"
+    )
+    first: list[httpx.Response] = []
+    thread = threading.Thread(
+        target=lambda: first.append(httpx.post(f"{sut.url}/ask", json=QUESTION, timeout=30))
+    )
+    thread.start()
+    wait_until(fake_provider.snapshot, 10, "the first job to reach the provider")
+    queued = ask_concurrently(sut.url, 3)
+    thread.join(timeout=30)
+
+    assert first[0].status_code == 504
+    assert (first[0].json()["error"], first[0].json()["attempts"]) == ("deadline", 1)
+    for reply in queued:
+        assert reply.status_code == 504
+        assert (reply.json()["error"], reply.json()["attempts"]) == ("deadline", 0)
+    assert len(fake_provider.snapshot()) == 1  # the queued jobs were never sent
+
+
 def test_sigterm_stops_the_sut_cleanly(fake_provider: FakeProvider, start_sut: StartSut) -> None:
     sut = start_sut(fake_provider.url, "resilient")
     assert httpx.get(f"{sut.url}/healthz").status_code == 200

@@ -22,3 +22,11 @@ def test_importing_harness_load_loads_neither_locust_nor_gevent() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_public_api_names_exist() -> None:
+    import harness.load
+
+    assert len(set(harness.load.__all__)) == len(harness.load.__all__)  # (ruff keeps it sorted)
+    for name in harness.load.__all__:
+        assert hasattr(harness.load, name), name

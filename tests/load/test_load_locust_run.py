@@ -18,9 +18,18 @@ from pathlib import Path
 
 import pytest
 from load_support import RunLocust
-from ragsut_support import FakeProvider, Reply, always, start_ready_process, sut_command, wait_until
+from ragsut_support import (
+    FakeProvider,
+    Reply,
+    always,
+    sse_reply,
+    start_ready_process,
+    sut_command,
+    wait_until,
+)
 
 from harness.load import (
+    ContainsValidator,
     JsonFieldValidator,
     LoadConfig,
     RequestSpec,
@@ -160,6 +169,7 @@ def test_requests_without_an_answer_are_timeouts(run_locust: RunLocust, tmp_path
     assert rows, result.stderr[-3000:]
     for row in rows:
         assert (row.status, row.ok, row.error_class, row.valid) == (0, False, "timeout", None)
+        assert row.error is not None and "timed out" in row.error
         assert row.latency_ms >= 250
 
 
@@ -202,11 +212,11 @@ def test_sigterm_mid_run_records_the_requests_in_flight(
 ) -> None:
     # How the orchestrator stops the load: SIGTERM. Requests in flight then finish within
     # --stop-timeout and must still be recorded, without a traceback.
-    fake_provider.responder = always(Reply(hang_s=0.3))
+    fake_provider.responder = always(Reply(hang_s=0.01))
     sut = start_ready_process(sut_command(fake_provider.url, "naive"), tmp_path / "sut.stderr")
     try:
         requests_file = tmp_path / "requests.jsonl"
-        config = config_for(sut.url, requests_file, users=4, run_time_s=60, validators=())
+        config = config_for(sut.url, requests_file, users=6, run_time_s=60, validators=())
         config_path = tmp_path / "load.json"
         config.write(config_path)
         locust = subprocess.Popen(
@@ -236,3 +246,79 @@ def test_sigterm_mid_run_records_the_requests_in_flight(
     rows = list(read_records(requests_file))
     assert all(row.ok for row in rows)
     assert len(rows) == len(fake_provider.snapshot())  # nothing sent went unrecorded
+
+
+def streamed(request_id: str | None, _seen: int) -> Reply:
+    chunks = ('data: {"delta": "Back"}\n\n', 'data: {"delta": "off"}\n\n', "data: [DONE]\n\n")
+    last = (request_id or "0")[-1]
+    if last in FAILING:
+        return Reply(chunks=chunks[:1], then="cut")
+    if last in EMPTY:
+        return Reply(chunks=chunks[:1], then="stall")
+    return Reply(chunks=chunks, chunk_delay_s=0.15)
+
+
+def test_streamed_bodies_record_time_to_first_byte_and_cuts(
+    run_locust: RunLocust, fake_provider: FakeProvider, tmp_path: Path
+) -> None:
+    # Straight at the fake provider's SSE stream: the load driver's side of streaming alone.
+    fake_provider.responder = streamed
+    requests_file = tmp_path / "requests.jsonl"
+    request = RequestSpec(
+        path="/v1/chat/completions", json={"stream": True}, timeout_s=0.6, stream=True
+    )
+    host = fake_provider.url.removesuffix("/v1")
+    config = config_for(
+        host, requests_file, request=request, validators=(ContainsValidator(text="[DONE]"),)
+    )
+    result = run_locust(config)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    rows = list(read_records(requests_file))
+    seen: Counter[str] = Counter()
+    for row in rows:
+        last = row.request_id[-1]
+        assert row.status == 200 and row.ttft_ms is not None and row.bytes > 0
+        assert row.ttft_ms <= row.latency_ms
+        if last in FAILING:
+            seen["cut"] += 1
+            assert (row.ok, row.error_class, row.valid) == (False, "connection", None)
+            assert row.error is not None and row.error.startswith("body cut after 25 bytes")
+            assert row.bytes == 25
+        elif last in EMPTY:
+            seen["stalled"] += 1
+            assert (row.ok, row.error_class, row.valid) == (False, "timeout", None)
+        else:
+            seen["ok"] += 1
+            assert (row.ok, row.error_class, row.valid) == (True, None, True)
+            # Two 150 ms pauses between the first byte and the end (generous bound: timing is
+            # what is under test).
+            assert row.latency_ms - row.ttft_ms >= 250
+    assert set(seen) == {"ok", "cut", "stalled"}, seen
+
+
+def test_time_to_first_byte_through_the_streaming_sut(
+    run_locust: RunLocust, fake_provider: FakeProvider, tmp_path: Path
+) -> None:
+    fake_provider.responder = always(sse_reply(("Back", "off", "."), delay_s=0.2))
+    sut = start_ready_process(sut_command(fake_provider.url, "naive"), tmp_path / "sut.stderr")
+    try:
+        requests_file = tmp_path / "requests.jsonl"
+        request = RequestSpec(json={"question": "what is backoff?", "stream": True}, stream=True)
+        validators = (ContainsValidator(text='"done": true'),)
+        config = config_for(
+            sut.url, requests_file, users=1, run_time_s=2, request=request, validators=validators
+        )
+        result = run_locust(config)
+    finally:
+        sut.stop()
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(read_records(requests_file))
+    assert rows, result.stderr[-3000:]
+    for row in rows:
+        assert (row.status, row.ok, row.valid) == (200, True, True)
+        assert row.ttft_ms is not None
+        # The SUT forwards the first delta at once and the rest 2 x 200 ms later.
+        assert row.latency_ms - row.ttft_ms >= 300
