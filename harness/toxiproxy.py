@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -102,7 +103,13 @@ class Proxy:
 class ToxiproxyClient:
     """Synchronous client; use as a context manager or call :meth:`close`."""
 
-    def __init__(self, url: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = (url or default_url()).rstrip("/")
         # Toxiproxy answers 403 to browser user agents; httpx's default one is fine, but say
         # who we are.
@@ -110,6 +117,7 @@ class ToxiproxyClient:
             base_url=self.url,
             timeout=timeout_s,
             headers={"User-Agent": "brownout-toxiproxy-client"},
+            transport=transport,
         )
 
     def __enter__(self) -> ToxiproxyClient:
@@ -158,13 +166,9 @@ class ToxiproxyClient:
     def version(self) -> str:
         """The server version; accepts every 2.x body form (plain text or JSON)."""
         text = self._request("GET", "/version").text.strip()
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return text
-        if isinstance(data, dict) and "version" in data:
-            return str(data["version"])
-        return text
+        # <=2.5: bare "2.4.0"; 2.6.0: JSON followed by a literal backslash-n; >=2.7: JSON.
+        match = re.search(r'"version"\s*:\s*"([^"]*)"', text)
+        return match.group(1) if match else text
 
     def list_proxies(self) -> dict[str, Proxy]:
         data = self._json("GET", "/proxies")

@@ -24,6 +24,7 @@ __all__ = ["main"]
 log = logging.getLogger("harness.faultproxy")
 
 _BOOL_FLAGS = ("proxy-metrics", "runtime-metrics", "version")
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _EXIT_USAGE = 2
 _EXIT_INFRASTRUCTURE = 3
 
@@ -71,7 +72,11 @@ def _normalise(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the fault proxy until SIGINT/SIGTERM; return the process exit code."""
+    """Run the fault proxy until SIGINT/SIGTERM; return the process exit code.
+
+    Meant as a process entry point: it runs its own event loop and handles SIGINT/SIGTERM
+    (after the first one, both stay ignored for the rest of the process).
+    """
     try:
         args = _parser().parse_args(_normalise(sys.argv[1:] if argv is None else argv))
     except SystemExit as exit_:
@@ -113,16 +118,24 @@ async def _serve(args: argparse.Namespace) -> int:
         await server.populate_file(args.config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+
+    def request_stop(signum: int, frame: object) -> None:
+        # The first signal starts a graceful shutdown (bounded: it only closes sockets);
+        # later ones are ignored, also through interpreter finalisation, which would
+        # otherwise reset the handlers and let a late SIGTERM turn exit 0 into "killed".
+        for other in _STOP_SIGNALS:
+            signal.signal(other, signal.SIG_IGN)
+        with contextlib.suppress(RuntimeError):  # loop already closed
+            loop.call_soon_threadsafe(stop.set)
+
+    # Plain handlers rather than loop.add_signal_handler, which the loop removes on close.
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, request_stop)
     print(f"BROWNOUT_READY {server.url}", flush=True)
     log.info("API listening on %s", server.url)
     try:
         await stop.wait()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(signum)
         await server.stop()
     log.info("stopped")
     return 0

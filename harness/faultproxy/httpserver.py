@@ -88,6 +88,9 @@ class HttpServer:
             await self._serve_requests(reader, writer)
         except (ConnectionError, OSError, asyncio.IncompleteReadError, TimeoutError):
             pass
+        except asyncio.CancelledError:
+            # Shutdown: asyncio's done-callback for client tasks logs cancelled ones as errors.
+            pass
         except Exception:  # never let one client take the API down
             log.exception("API connection failed")
         finally:

@@ -1,8 +1,8 @@
 """One direction of one proxied connection: a reader, a chain of toxic stages, a writer.
 
 The link reads chunks from its source socket and pushes them through the stages of the toxics
-that are *active on this link* (toxicity is rolled per link, and re-rolled only for a toxic
-that was updated, as in Toxiproxy). With no active toxic the reader writes straight to the
+that are *active on this link* (toxicity is rolled per link when it starts, and re-rolled
+when that toxic is updated). With no active toxic the reader writes straight to the
 destination, so an idle fault proxy costs little more than a plain TCP relay.
 
 Rewiring after an API change is synchronous: all stage tasks are cancelled, the chunks they held
@@ -66,7 +66,8 @@ class Link:
         self._reader_task: asyncio.Task[None] | None = None
 
     def start(self, toxics: Sequence[Toxic]) -> None:
-        self.rewire(toxics)
+        if toxics:
+            self.rewire(toxics)
         self._reader_task = asyncio.get_running_loop().create_task(self._read_loop())
 
     def stop(self) -> None:

@@ -8,7 +8,6 @@ the listener and every live connection; toxic changes reach live connections at 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import os
@@ -186,6 +185,11 @@ class Proxy:
             log.info("proxy %s: dial %s failed: %s", self.name, self.upstream, err)
             writer.close()
             return
+        except asyncio.CancelledError:
+            # Shutdown while dialling. This task is asyncio's per-client callback task, whose
+            # done-callback logs a spurious error for a cancelled task: end it quietly.
+            writer.transport.abort()
+            return
         if generation != self._generation or self._server is None:
             up_writer.close()
             writer.close()
@@ -216,8 +220,3 @@ class Proxy:
     def apply_toxics(self) -> None:
         for connection in list(self.connections):
             connection.apply(self.toxics)
-
-    async def close_all(self) -> None:
-        self.stop()
-        with contextlib.suppress(Exception):
-            await asyncio.sleep(0)

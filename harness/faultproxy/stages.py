@@ -114,7 +114,7 @@ class BandwidthStage(Stage):
             # as a "cut" switch); negative rates do the same instead of crashing the server.
             await asyncio.get_running_loop().create_future()
         loop = asyncio.get_running_loop()
-        slot = rate * 100
+        slot = max(1, int(rate * 1000 * _BANDWIDTH_SLOT_S))  # rate is in KB/s, KB = 1000 B
         data = chunk.data
         while data:
             piece, rest = data[:slot], data[slot:]

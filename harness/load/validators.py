@@ -3,51 +3,18 @@
 A brownout often answers 200 with a wrong or empty body, so the load driver judges every
 response body against the scenario's validators and records the verdict (``valid``) next to
 the HTTP outcome. The checks are pure functions of the body so they are tested without Locust.
+The validator models themselves belong to the scenario language (``harness.scenario``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import ConfigDict, Field
+from harness.scenario import ContainsValidator, JsonFieldValidator, Validator
 
 __all__ = ["ContainsValidator", "JsonFieldValidator", "Validator", "check_body"]
 
-
-@dataclass(frozen=True)
-class JsonFieldValidator:
-    """The body is a JSON object with ``field`` (a dotted path, list indices allowed) present.
-
-    With ``non_empty`` the value must also not be null, an empty string, list or object; with
-    ``equals`` it must equal that value.
-    """
-
-    __pydantic_config__ = ConfigDict(extra="forbid")
-
-    field: Annotated[str, Field(min_length=1)]
-    non_empty: bool = False
-    equals: Any = None
-    type: Literal["json_field"] = "json_field"
-
-
-@dataclass(frozen=True)
-class ContainsValidator:
-    """The body (decoded as UTF-8) contains ``text``.
-
-    ``non_empty`` has no meaning here; it is accepted (and ignored) because the scenario model
-    uses one validator shape for both types and serialises its default for both.
-    """
-
-    __pydantic_config__ = ConfigDict(extra="forbid")
-
-    text: Annotated[str, Field(min_length=1)]
-    non_empty: bool = True
-    type: Literal["contains"] = "contains"
-
-
-Validator = Annotated[JsonFieldValidator | ContainsValidator, Field(discriminator="type")]
 
 _MISSING = object()
 

@@ -315,11 +315,13 @@ class _Run:
                     "method": load.request.method,
                     "path": load.request.path,
                     "json": load.request.json_body,
+                    "bodies": list(load.request.bodies),
+                    "stream": load.request.stream,
                     "headers": dict(load.request.headers),
                     "timeout_s": load.timeout_s,
                 },
                 "wait_s": load.wait_s,
-                "validators": [v.model_dump(exclude_none=True) for v in load.validators],
+                "validators": list(load.validators),
                 "seed": scenario.seed,
             }
         )

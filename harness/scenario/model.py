@@ -22,7 +22,9 @@ __all__ = [
     "SLO",
     "SLO_METRICS",
     "SUT",
+    "ContainsValidator",
     "Fault",
+    "JsonFieldValidator",
     "Load",
     "Provider",
     "Proxy",
@@ -114,7 +116,11 @@ class Request(_Model):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     path: str = "/ask"
     json_body: Any = Field(default=None, alias="json")
+    #: When given, each request sends one of these bodies (seeded choice) instead of ``json``.
+    bodies: list[Any] = Field(default_factory=list)
     headers: dict[str, str] = Field(default_factory=dict)
+    #: Read the answer as it arrives and record the time to its first byte (TTFT).
+    stream: bool = False
 
     @model_validator(mode="after")
     def _path_is_absolute(self) -> Request:
@@ -123,21 +129,25 @@ class Request(_Model):
         return self
 
 
-class Validator(_Model):
-    """A check on each 200 answer: "200 OK but wrong" counts as a failure of quality."""
+class JsonFieldValidator(_Model):
+    """The answer is a JSON object with ``field`` (a dotted path, list indices allowed) present;
+    with ``non_empty`` (the default) not null or empty; with ``equals``, equal to that value.
+    "200 OK but wrong" is what a brownout often looks like, so answers are judged, not trusted."""
 
-    type: Literal["json_field", "contains"]
-    field: str | None = None
-    text: str | None = None
+    type: Literal["json_field"] = "json_field"
+    field: str = Field(min_length=1)
     non_empty: bool = True
+    equals: Any = None
 
-    @model_validator(mode="after")
-    def _needs_argument(self) -> Validator:
-        if self.type == "json_field" and not self.field:
-            raise ValueError("a json_field validator needs 'field'")
-        if self.type == "contains" and not self.text:
-            raise ValueError("a contains validator needs 'text'")
-        return self
+
+class ContainsValidator(_Model):
+    """The answer (decoded as UTF-8) contains ``text``."""
+
+    type: Literal["contains"] = "contains"
+    text: str = Field(min_length=1)
+
+
+Validator = Annotated[JsonFieldValidator | ContainsValidator, Field(discriminator="type")]
 
 
 class Load(_Model):
