@@ -138,3 +138,21 @@ def test_interrupt_removes_faults_stops_processes_keeps_data(tmp_path: Path) -> 
     assert (run_dir / "requests.jsonl").stat().st_size > 0
     assert (run_dir / "summary.json").exists()
     assert (run_dir / "report.html").exists()
+
+
+def test_resilient_policy_holds_its_slos(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    scenario = ROOT / "scenarios" / "resilient.yaml"
+    result = subprocess.run(
+        brownout("run", str(scenario), "--time-scale", "0.25", "--reports-dir", str(reports)),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    summary = json.loads((only_run_dir(reports) / "summary.json").read_text())
+    fault = summary["phases"]["fault"]
+    # Backoff and a retry budget: far less extra work than the naive policy's ~1.9.
+    assert fault["retry_amplification"] < 1.4, fault
+    assert summary["phases"]["recovery"]["error_rate"] == 0
+    assert result.returncode == 0, result.stdout + result.stderr
