@@ -1,12 +1,14 @@
-"""Benchmark: small HTTP requests through the embedded fault proxy (no toxics) on loopback.
+"""Benchmark: small HTTP requests through the embedded fault proxy on loopback.
 
-Compares three paths to the same upstream, measured in one run so the ratios hold on any
+Compares four paths to the same upstream, measured in one run so the ratios hold on any
 machine:
 
 * direct      — the load generator talks to the upstream itself;
 * passthrough — a minimal asyncio (uvloop) TCP relay written below, the floor for any
                 asyncio proxy;
-* faultproxy  — ``python -m harness.faultproxy`` with one proxy and no toxics.
+* faultproxy  — ``python -m harness.faultproxy`` with one proxy and no toxics;
+* faultproxy+noop — the same process, a proxy with a ``noop`` toxic in each direction: the
+                cost of the toxic-stage machinery itself.
 
 Load shapes: keep-alive with 8 and 64 connections, and one connection per request
 (``Connection: close``). The upstream is nginx when installed (so it is not the bottleneck),
@@ -134,7 +136,9 @@ def passthrough(upstream_port: int) -> Iterator[int]:
 
 
 @contextmanager
-def faultproxy(upstream_port: int) -> Iterator[int]:
+def faultproxy(upstream_port: int) -> Iterator[tuple[int, int]]:
+    """One fault proxy process; ports of a proxy without toxics and of one with a ``noop``
+    toxic in each direction (so every chunk goes through the toxic-stage machinery)."""
     args = [sys.executable, "-m", "harness.faultproxy", "-host", "127.0.0.1", "-port", "0"]
     with child(args) as process:
         assert process.stdout is not None
@@ -142,9 +146,17 @@ def faultproxy(upstream_port: int) -> Iterator[int]:
         if not line.startswith("BROWNOUT_READY "):
             raise RuntimeError(f"fault proxy did not start: {line!r}")
         url = line.split()[1]
-        body = {"name": "bench", "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{upstream_port}"}
-        listen = httpx.post(url + "/proxies", json=body, timeout=10).json()["listen"]
-        yield int(listen.rsplit(":", 1)[1])
+        ports = []
+        for name in ("bench", "bench-noop"):
+            body = {"name": name, "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{upstream_port}"}
+            listen = httpx.post(url + "/proxies", json=body, timeout=10).json()["listen"]
+            ports.append(int(listen.rsplit(":", 1)[1]))
+        for stream in ("upstream", "downstream"):
+            toxic = {"type": "noop", "stream": stream}
+            httpx.post(
+                url + "/proxies/bench-noop/toxics", json=toxic, timeout=10
+            ).raise_for_status()
+        yield ports[0], ports[1]
 
 
 # -- the minimal pass-through proxy and the fallback upstream --------------------------------
@@ -221,8 +233,11 @@ def serve_upstream(port: int) -> None:
 
 
 def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if match is None:  # wrk prints "-nan" or similar when it has no sample
+        return float("nan")
+    value, unit = match.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3.6e6}[unit]
 
 
 def run_wrk(
@@ -308,10 +323,12 @@ def benchmark(duration: int, repeat: int) -> tuple[list[Result], str, str]:
     results: list[Result] = []
     with ExitStack() as stack:
         up_port, upstream_name = stack.enter_context(upstream())
+        plain, noop = stack.enter_context(faultproxy(up_port))
         targets = {
             "direct": up_port,
             "passthrough": stack.enter_context(passthrough(up_port)),
-            "faultproxy": stack.enter_context(faultproxy(up_port)),
+            "faultproxy": plain,
+            "faultproxy+noop": noop,
         }
         for shape, connections, close in SHAPES:
             runs: dict[str, list[Result]] = {target: [] for target in targets}
@@ -338,7 +355,7 @@ def report(results: list[Result], upstream_name: str, generator: str) -> str:
     ]
     for shape, _c, _close in SHAPES:
         row = {r.target: r for r in results if r.shape == shape}
-        for target in ("direct", "passthrough", "faultproxy"):
+        for target in ("direct", "passthrough", "faultproxy", "faultproxy+noop"):
             r = row[target]
             lines.append(
                 f"| {shape} | {target} | {r.requests_per_s:,.0f} | {r.latency_avg_ms:.2f} | "

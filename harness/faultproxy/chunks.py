@@ -58,7 +58,9 @@ class Channel:
         while not self.items:
             if self._readable is None or self._readable.done():
                 self._readable = asyncio.get_running_loop().create_future()
-            await asyncio.shield(self._readable)
+            # Awaited directly (no shield): a channel has one taker, and a cancelled taker
+            # only cancels this future, which the next take() replaces.
+            await self._readable
         chunk = self.items.popleft()
         _wake(self._writable)
         return chunk

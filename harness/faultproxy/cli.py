@@ -58,6 +58,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Toxiproxy's LOG_LEVEL words (zerolog) mapped to Python levels; unknown words mean INFO.
+_LOG_LEVELS = {
+    "panic": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": logging.DEBUG,
+}
+
+
+def _log_level(word: str) -> int:
+    return _LOG_LEVELS.get(word.strip().lower(), logging.INFO)
+
+
 def _normalise(argv: list[str]) -> list[str]:
     """Go's flag package allows ``-flag=true``/``-flag=false`` for booleans."""
     result: list[str] = []
@@ -85,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"brownout faultproxy (toxiproxy-server version {TOXIPROXY_VERSION} compatible)")
         return 0
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        level=_log_level(os.environ.get("LOG_LEVEL", "info")),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )

@@ -60,13 +60,14 @@ class Connection:
             link.stop()
         for writer in self._writers:
             transport = writer.transport
-            if reset:
-                sock = transport.get_extra_info("socket")
-                if sock is not None:
-                    with contextlib.suppress(OSError):
+            # A transport the peer already reset may refuse everything (uvloop: RuntimeError).
+            with contextlib.suppress(OSError, RuntimeError):
+                if reset:
+                    sock = transport.get_extra_info("socket")
+                    if sock is not None:
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
-                transport.abort()
-            else:
-                # close() flushes what is already buffered, then sends FIN.
-                transport.close()
+                    transport.abort()
+                else:
+                    # close() flushes what is already buffered, then sends FIN.
+                    transport.close()
         self._on_close(self)

@@ -103,7 +103,7 @@ class HttpServer:
         while True:
             try:
                 async with asyncio.timeout(IDLE_TIMEOUT_S):
-                    first = await reader.readline()
+                    first = await _read_line(reader, "request line too long")
                 if not first:
                     return
                 async with asyncio.timeout(READ_TIMEOUT_S):
@@ -142,14 +142,18 @@ async def _read_request(
     return Request(method, path, headers, body), keep_alive
 
 
+async def _read_line(reader: asyncio.StreamReader, too_long: str) -> bytes:
+    try:
+        return await reader.readline()
+    except ValueError:  # asyncio's "separator is not found, chunk exceed the limit"
+        raise BadRequest(431, too_long) from None
+
+
 async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
     headers: dict[str, str] = {}
     total = 0
     while True:
-        try:
-            line = await reader.readline()
-        except ValueError:  # asyncio's "separator is not found, chunk exceed the limit"
-            raise BadRequest(431, "header line too long") from None
+        line = await _read_line(reader, "header line too long")
         if not line.endswith(b"\n"):
             raise BadRequest(400, "truncated headers")
         total += len(line)
@@ -198,10 +202,7 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     body = bytearray()
     while True:
-        try:
-            size_line = await reader.readline()
-        except ValueError:
-            raise BadRequest(400, "chunk size line too long") from None
+        size_line = await _read_line(reader, "chunk size line too long")
         size_text = size_line.split(b";", 1)[0].strip()
         try:
             size = int(size_text, 16)

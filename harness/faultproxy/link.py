@@ -96,8 +96,8 @@ class Link:
                     if data and not self.stages:
                         # Fast path without toxics: relay straight away. The reader is never
                         # cancelled by a rewire, so write-then-drain cannot lose this chunk.
-                        writer.write(data)
-                        self.bytes_sent += len(data)
+                        if not self._send(data):
+                            return
                         await writer.drain()
                         continue
                     self._pending = Chunk(data, loop.time(), eof=not data)
@@ -139,8 +139,20 @@ class Link:
             self.writer.transport.close()
             self.connection.link_finished()
             return
-        self.writer.write(chunk.data)
-        self.bytes_sent += len(chunk.data)
+        self._send(chunk.data)
+
+    def _send(self, data: bytes) -> bool:
+        """Write to the destination; if it is gone (peer reset), end the connection."""
+        try:
+            if self.writer.transport.is_closing():
+                raise ConnectionResetError
+            # uvloop raises RuntimeError ("handler is closed") after a peer reset.
+            self.writer.write(data)
+        except (RuntimeError, ConnectionError, OSError):
+            self.close_connection()
+            return False
+        self.bytes_sent += len(data)
+        return True
 
     def rewire(self, toxics: Sequence[Toxic]) -> None:
         """Make the chain match ``toxics`` (this direction's, in creation order)."""

@@ -56,6 +56,15 @@ def loop_thread() -> Iterator[LoopThread]:
 
 @pytest.fixture
 def embedded(loop_thread: LoopThread) -> Iterator[FaultProxyServer]:
+    server = FaultProxyServer("127.0.0.1", 0)
+    loop_thread.run(server.start())
+    yield server
+    loop_thread.run(server.stop())
+
+
+@pytest.fixture
+def embedded_with_metrics(loop_thread: LoopThread) -> Iterator[FaultProxyServer]:
+    """As started with ``-proxy-metrics``."""
     server = FaultProxyServer("127.0.0.1", 0, metrics=True)
     loop_thread.run(server.start())
     yield server
@@ -110,6 +119,7 @@ class _ThreadingServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    request_queue_size = 256  # the default backlog of 5 refuses bursts of connections
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from faultproxy_helpers import connect, echo_rtt
+from faultproxy_helpers import connect, echo_rtt, wait_until
+
+from harness.faultproxy import FaultProxyServer
 
 ProxyFactory = Callable[..., dict[str, Any]]
 
@@ -60,7 +62,7 @@ def test_browser_user_agent_is_refused(api: httpx.Client) -> None:
     assert (response.status_code, response.text) == (403, "User agent not allowed\n")
 
 
-@pytest.mark.parametrize("path", ["/nope", "/proxies/", "/metrics-nope", "/events", "/toxics"])
+@pytest.mark.parametrize("path", ["/nope", "/proxies/", "/metrics", "/events", "/toxics"])
 def test_unknown_paths_are_404(api: httpx.Client, path: str) -> None:
     response = api.get(path)
     assert (response.status_code, response.text) == (404, "404 page not found\n")
@@ -442,25 +444,24 @@ def test_proxy_without_listen_binds_loopback(
     assert host == "127.0.0.1" and int(port) > 0
 
 
-def test_metrics(api: httpx.Client, make_proxy: ProxyFactory, embedded_only: None) -> None:
-    listen = make_proxy("p")["listen"]
-    with connect(listen) as sock:
-        echo_rtt(sock, b"x" * 100)
-    text = api.get("/metrics").text
+def test_metrics(embedded_with_metrics: FaultProxyServer, echo_upstream: str) -> None:
+    with httpx.Client(base_url=embedded_with_metrics.url, timeout=10) as api:
+        body = {"name": "p", "listen": "127.0.0.1:0", "upstream": echo_upstream}
+        listen = api.post("/proxies", json=body).json()["listen"]
+        with connect(listen) as sock:
+            echo_rtt(sock, b"x" * 100)
 
-    def counter(name: str, direction: str) -> int:
-        for line in text.splitlines():
-            if line.startswith(name) and f'direction="{direction}"' in line:
-                return int(line.rsplit(" ", 1)[1])
-        return -1
+        def counter(name: str, direction: str) -> int:
+            for line in api.get("/metrics").text.splitlines():
+                if line.startswith(name) and f'direction="{direction}"' in line:
+                    return int(line.rsplit(" ", 1)[1])
+            return -1
 
-    # Counted when the link finishes: poll until the closed connection shows up.
-    from faultproxy_helpers import wait_until
-
-    def received() -> bool:
-        nonlocal text
-        text = api.get("/metrics").text
-        return counter("toxiproxy_proxy_received_bytes_total", "upstream") == 100
-
-    wait_until(received, 5, "upstream received bytes == 100")
-    assert counter("toxiproxy_proxy_sent_bytes_total", "downstream") == 100
+        # Counted when the connection finishes, as in Toxiproxy: poll until it shows.
+        wait_until(
+            lambda: counter("toxiproxy_proxy_received_bytes_total", "upstream") == 100,
+            5,
+            "upstream received bytes == 100",
+        )
+        assert counter("toxiproxy_proxy_sent_bytes_total", "downstream") == 100
+        assert api.get("/metrics").headers["content-type"].startswith("text/plain")

@@ -99,6 +99,7 @@ def test_double_dash_flags_and_config(
     proxies = httpx.get(url + "/proxies", timeout=10).json()
     assert list(proxies) == ["from-config"]
     child.process.send_signal(signal.SIGINT)
+    child.process.send_signal(signal.SIGTERM)  # a second signal during shutdown is harmless
     assert child.stop()[0] == 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 from faultproxy_helpers import connect, echo_rtt
 
@@ -92,3 +93,21 @@ class connect_refused_url:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+@pytest.mark.parametrize("body", [b"2.4.0", b'{"version": "2.4.0"}\\n', b'{"version": "2.4.0"}\n'])
+def test_version_accepts_every_2x_format(body: bytes) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    with ToxiproxyClient("http://toxiproxy.invalid", transport=transport) as client:
+        assert client.version() == "2.4.0"
+
+
+def test_non_json_error_bodies_are_reported() -> None:
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(503, content=b"<html>Timeout</html>")
+    )
+    client = ToxiproxyClient("http://toxiproxy.invalid", transport=transport)
+    with client, pytest.raises(ToxiproxyError) as err:
+        client.reset()
+    assert err.value.status == 503
+    assert "Timeout" in str(err.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 
 import httpx
@@ -41,16 +42,22 @@ MALFORMED = [
     b"POST /populate HTTP/1.1\r\nContent-Length: 9\r\n\r\n[[[[[[[[[",
     b"POST /proxies HTTP/1.1\r\nContent-Length: 5000\r\n\r\n" + b"[" * 5000,
     b"GET /version HTTP/1.1\r\nHost: x\r\n",  # truncated headers
+    b"GET /" + b"a" * 200_000 + b" HTTP/1.1\r\n\r\n",  # huge request line
+    b"POST /proxies HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1" * 100_000,
 ]
 
 
 @pytest.mark.parametrize("payload", MALFORMED, ids=range(len(MALFORMED)))
-def test_malformed_requests(api: httpx.Client, server_url: str, payload: bytes) -> None:
+def test_malformed_requests(
+    api: httpx.Client, server_url: str, payload: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
     answer = raw_exchange(server_url, payload)
     if answer:
         status = int(answer.split(b" ", 2)[1])
         assert 400 <= status < 600 and status != 500, answer[:200]
     assert api.get("/version").status_code == 200
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_pipelined_keep_alive_requests(server_url: str) -> None:
