@@ -338,7 +338,15 @@ def compute_recovery(
     windows: int,
 ) -> RecoveryResult:
     """Time from the last fault_removed until ``windows`` consecutive windows of ``window_s``
-    have goodput ≥ (1-ε)·baseline goodput and p95 ≤ (1+ε)·baseline p95.
+    are back at baseline level: goodput ≥ the floor and p95 ≤ the ceiling, where
+
+    * floor = min((1-ε)·baseline goodput, 10th percentile of the baseline's own windows),
+    * ceiling = max((1+ε)·baseline p95, 90th percentile of the baseline's window p95s).
+
+    The percentile terms keep the verdict from calling a healthy system "not recovered" just
+    because its latency is a few milliseconds and jitters by more than ε from window to window
+    (the baseline itself would fail a pure ε test); they apply once the baseline has at least
+    ``windows`` whole windows.
 
     The first window starts at the last fault_removed; recovery_time_s is the start of the
     first window of the run of good windows, measured from there. Only whole windows before
@@ -362,24 +370,21 @@ def compute_recovery(
         result.reason = f"no baseline to recover to: {missing}"
         return result
 
-    start = recovery.start
-    whole = math.floor((recovery.end - start) / window_s + 1e-9)
     goodput_floor = (1.0 - epsilon) * baseline.goodput_rps
     p95_ceiling = (1.0 + epsilon) * baseline.latency_p95_ms
-    in_recovery = _phase_mask(prepared.req_phase, "recovery")
-    t = prepared.req_t[in_recovery]
-    bins = np.floor((t - start) / window_s).astype(np.int64)
-    keep = bins < whole
-    frame = pd.DataFrame(
-        {
-            "bin": bins[keep],
-            "good": prepared.req_good[in_recovery][keep],
-            "latency": prepared.req_latency[in_recovery][keep],
-        }
-    )
-    grouped = frame.groupby("bin")
-    good_rps = grouped["good"].sum().reindex(range(whole), fill_value=0).to_numpy() / window_s
-    p95 = grouped["latency"].quantile(0.95).reindex(range(whole)).to_numpy(dtype=np.float64)
+    base = prepared.timeline.phases["baseline"]
+    if base.start is not None and base.end is not None:
+        base_good, base_p95 = _window_stats(prepared, "baseline", base.start, base.end, window_s)
+        base_p95 = base_p95[~np.isnan(base_p95)]
+        if base_good.size >= windows and base_p95.size >= windows:
+            goodput_floor = min(goodput_floor, float(np.percentile(base_good, 10)))
+            p95_ceiling = max(p95_ceiling, float(np.percentile(base_p95, 90)))
+    result.goodput_floor_rps = goodput_floor
+    result.p95_ceiling_ms = p95_ceiling
+
+    start = recovery.start
+    good_rps, p95 = _window_stats(prepared, "recovery", start, recovery.end, window_s)
+    whole = good_rps.size
     # A window with no requests has no p95 and cannot count as recovered.
     healthy = (good_rps >= goodput_floor) & ~np.isnan(p95) & (p95 <= p95_ceiling)
 
@@ -402,6 +407,28 @@ def compute_recovery(
         f"and p95 <= {p95_ceiling:.4g} ms"
     )
     return result
+
+
+def _window_stats(
+    prepared: PreparedRun, phase: str, start: float, end: float, window_s: float
+) -> tuple[FloatArray, FloatArray]:
+    """Goodput (req/s) and p95 latency of each whole ``window_s`` window of ``phase`` requests
+    started in [start, end); p95 is NaN for a window without requests."""
+    whole = max(math.floor((end - start) / window_s + 1e-9), 0)
+    in_phase = _phase_mask(prepared.req_phase, phase)
+    bins = np.floor((prepared.req_t[in_phase] - start) / window_s).astype(np.int64)
+    keep = (bins >= 0) & (bins < whole)
+    frame = pd.DataFrame(
+        {
+            "bin": bins[keep],
+            "good": prepared.req_good[in_phase][keep],
+            "latency": prepared.req_latency[in_phase][keep],
+        }
+    )
+    grouped = frame.groupby("bin")
+    good_rps = grouped["good"].sum().reindex(range(whole), fill_value=0).to_numpy() / window_s
+    p95 = grouped["latency"].quantile(0.95).reindex(range(whole)).to_numpy(dtype=np.float64)
+    return good_rps.astype(np.float64), p95
 
 
 def compute_timeseries(prepared: PreparedRun, *, window_s: float) -> TimeSeries:

@@ -140,6 +140,9 @@ class RecoveryResult(_Model):
     window_s: float
     baseline_goodput_rps: float | None = None
     baseline_p95_ms: float | None = None
+    #: the thresholds a window had to meet (see compute_recovery)
+    goodput_floor_rps: float | None = None
+    p95_ceiling_ms: float | None = None
 
 
 class TimeSeries(_Model):

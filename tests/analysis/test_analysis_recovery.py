@@ -88,3 +88,23 @@ def test_recovery_needs_k_windows_before_load_stops(run_writer: RunDirWriter) ->
     w.close()
     assert analyze_run(w.run_dir, []).recovery.metastable is True
     assert analyze_run(w.run_dir, [], recovery_windows=2).recovery.recovery_time_s == 18.0
+
+
+def test_recovery_tolerates_the_baselines_own_jitter(run_writer: RunDirWriter) -> None:
+    """A service whose millisecond latency jitters from window to window is recovered as soon
+    as it is back inside the range its own baseline showed, not held to (1+ε)·baseline p95."""
+    w = run_writer
+    timeline(w)
+    for second in range(40):
+        in_fault = 10 <= second < 20
+        # Outside the fault, windows alternate between 5 ms and 9 ms: the same service, jitter.
+        latency = 500.0 if in_fault else (5.0 if second % 2 else 9.0)
+        steady(w, float(second), second + 1.0, latency, ok=not in_fault)
+    w.close()
+
+    summary = analyze_run(w.run_dir, [])
+
+    assert summary.recovery.metastable is False
+    assert summary.recovery.recovery_time_s == 0.0
+    assert summary.recovery.p95_ceiling_ms is not None
+    assert summary.recovery.p95_ceiling_ms >= 9.0
