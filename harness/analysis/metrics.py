@@ -32,6 +32,7 @@ from harness.analysis.models import (
     TimeSeries,
 )
 from harness.analysis.phases import PHASE_ORDER, REPORTED_PHASES, Timeline, assign_phases
+from harness.scenario import SLO_METRICS
 
 __all__ = [
     "METRICS",
@@ -43,24 +44,8 @@ __all__ = [
     "prepare_run",
 ]
 
-#: Every metric computed per phase, named as harness.scenario.SLO_METRICS names them.
-METRICS: Final[tuple[str, ...]] = (
-    "requests",
-    "throughput_rps",
-    "error_rate",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "provider_attempts",
-    "fan_out",
-    "retry_amplification",
-    "max_queue_depth",
-    "max_provider_in_flight",
-    "goodput_rps",
-    "good_request_fraction",
-    "wasted_tokens",
-    "recovery_time_s",
-)
+#: Every metric computed per phase: exactly the metrics an SLO may name.
+METRICS: Final[tuple[str, ...]] = SLO_METRICS
 
 #: The SUT gauge (sut_metrics.jsonl ``name``) that max_queue_depth reads.
 QUEUE_DEPTH_METRIC: Final = "sut_queue_depth"

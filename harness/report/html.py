@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from harness.analysis.models import PhaseMetrics, SLOResult, Summary
 from harness.report.charts import render_charts
 from harness.report.compare import Comparison, MetricDelta
+from harness.report.formatting import format_value
 
 __all__ = ["METRIC_LABELS", "render_html", "verdict_sentence"]
 
@@ -136,8 +137,8 @@ def verdict_sentence(summary: Summary, comparison: Comparison | None = None) -> 
 
 def _delta_words(delta: MetricDelta) -> str:
     label, _unit, kind = METRIC_LABELS[delta.metric]
-    now = "never" if delta.current is None else _fmt(delta.current, kind)
-    return f"{label.lower()} in {delta.phase} {_fmt(delta.baseline, kind)} → {now}"
+    now = "never" if delta.current is None else format_value(delta.current, kind)
+    return f"{label.lower()} in {delta.phase} {format_value(delta.baseline, kind)} → {now}"
 
 
 def _comparison_rows(comparison: Comparison) -> list[dict[str, str]]:
@@ -150,8 +151,8 @@ def _comparison_rows(comparison: Comparison) -> list[dict[str, str]]:
             {
                 "phase": delta.phase,
                 "metric": label,
-                "baseline": _fmt(delta.baseline, kind),
-                "current": "never" if delta.current is None else _fmt(delta.current, kind),
+                "baseline": format_value(delta.baseline, kind),
+                "current": "never" if delta.current is None else format_value(delta.current, kind),
                 "change": "—" if delta.relative is None else f"{delta.relative * 100:+.0f}%",
                 "verdict": delta.verdict,
                 "css": "fail" if delta.regressed else "pass",
@@ -165,15 +166,15 @@ def _failure_words(slo: SLOResult) -> str:
     if slo.value is None:
         return f"{slo.name}: {slo.reason}"
     kind = METRIC_LABELS.get(slo.metric, ("", "", "float"))[2]
-    return f"{slo.name} (measured {_fmt(slo.value, kind)}, allowed {_bounds(slo, kind)})"
+    return f"{slo.name} (measured {format_value(slo.value, kind)}, allowed {_bounds(slo, kind)})"
 
 
 def _bounds(slo: SLOResult, kind: str) -> str:
     bounds = []
     if slo.min is not None:
-        bounds.append(f"≥ {_fmt(slo.min, kind)}")
+        bounds.append(f"≥ {format_value(slo.min, kind)}")
     if slo.max is not None:
-        bounds.append(f"≤ {_fmt(slo.max, kind)}")
+        bounds.append(f"≤ {format_value(slo.max, kind)}")
     return " and ".join(bounds) or "—"
 
 
@@ -218,24 +219,6 @@ def _headlines(summary: Summary) -> list[str]:
     return lines
 
 
-def _fmt(value: float | None, kind: str) -> str:
-    if value is None:
-        return "—"
-    if kind == "int":
-        return f"{round(value):,}"
-    if kind == "pct":
-        return f"{value * 100:.1f}%"
-    if kind == "ms":
-        return f"{value:,.0f} ms"
-    if kind == "s":
-        return f"{value:,.1f} s"
-    if kind == "count" and float(value).is_integer():
-        return f"{round(value):,}"
-    if kind == "ratio":
-        return f"{value:.2f}"
-    return f"{value:,.2f}"
-
-
 def _metric_rows(summary: Summary) -> list[_Row]:
     failing = {(s.phase, s.metric) for s in summary.slos if not s.passed}
     passing = {(s.phase, s.metric) for s in summary.slos if s.passed}
@@ -252,7 +235,7 @@ def _metric_rows(summary: Summary) -> list[_Row]:
                 if (phase, metric) in passing
                 else ""
             )
-            text = _fmt(value, kind)
+            text = format_value(value, kind)
             if metric == "recovery_time_s" and value is None and phase == "recovery":
                 text = "never" if summary.recovery.metastable else "—"
             cells.append((text, css))
@@ -273,7 +256,7 @@ def _metric_rows(summary: Summary) -> list[_Row]:
         values = [get(summary.phases.get(p, PhaseMetrics())) for p in PHASE_COLUMNS]
         if all(v is None for v in values):
             continue  # e.g. no streams in this run: no TTFT row at all
-        rows.append(_Row(label, [(_fmt(v, kind), "") for v in values]))
+        rows.append(_Row(label, [(format_value(v, kind), "") for v in values]))
     return rows
 
 
@@ -288,7 +271,7 @@ def _slo_row(slo: SLOResult) -> dict[str, str]:
         "phase": slo.phase,
         "metric": METRIC_LABELS.get(slo.metric, (slo.metric, "", ""))[0],
         "bound": _bounds(slo, kind),
-        "value": _fmt(slo.value, kind),
+        "value": format_value(slo.value, kind),
         "result": "pass" if slo.passed else "FAIL",
         "css": "pass" if slo.passed else "fail",
         "reason": slo.reason,

@@ -7,6 +7,7 @@ from typing import Final
 
 from harness.analysis.models import PhaseMetrics, Summary
 from harness.report.compare import Comparison
+from harness.report.formatting import format_value
 from harness.report.html import METRIC_LABELS, verdict_sentence
 
 __all__ = ["MARKDOWN_FILE", "render_markdown", "summary_markdown"]
@@ -45,19 +46,22 @@ def summary_markdown(summary: Summary, comparison: Comparison | None = None) -> 
             kind = METRIC_LABELS.get(slo.metric, ("", "", "float"))[2]
             bounds = []
             if slo.min is not None:
-                bounds.append(f"≥ {_fmt(slo.min, kind)}")
+                bounds.append(f"≥ {format_value(slo.min, kind)}")
             if slo.max is not None:
-                bounds.append(f"≤ {_fmt(slo.max, kind)}")
+                bounds.append(f"≤ {format_value(slo.max, kind)}")
             result = "✅" if slo.passed else f"❌ {_cell(slo.reason)}"
             lines.append(
-                f"| {_cell(slo.name)} | {slo.phase} | {_fmt(slo.value, kind)} | "
+                f"| {_cell(slo.name)} | {slo.phase} | {format_value(slo.value, kind)} | "
                 f"{' and '.join(bounds) or '—'} | {result} |"
             )
         lines.append("")
     lines += ["| metric | baseline | fault | recovery | run |", "|---|--:|--:|--:|--:|"]
     for metric in _TABLE_METRICS:
         label, _unit, kind = METRIC_LABELS[metric]
-        cells = [_fmt(summary.phases.get(p, PhaseMetrics()).metric(metric), kind) for p in _PHASES]
+        cells = [
+            format_value(summary.phases.get(p, PhaseMetrics()).metric(metric), kind)
+            for p in _PHASES
+        ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     recovery = summary.recovery
     if recovery.recovery_time_s is not None:
@@ -71,22 +75,6 @@ def render_markdown(summary: Summary, run_dir: Path, comparison: Comparison | No
     path = run_dir / MARKDOWN_FILE
     path.write_text(summary_markdown(summary, comparison), encoding="utf-8")
     return path
-
-
-def _fmt(value: float | None, kind: str) -> str:
-    if value is None:
-        return "—"
-    if kind == "int":
-        return f"{round(value):,}"
-    if kind == "pct":
-        return f"{value * 100:.1f}%"
-    if kind == "ms":
-        return f"{value:,.0f} ms"
-    if kind == "s":
-        return f"{value:,.1f} s"
-    if kind == "count" and float(value).is_integer():
-        return f"{round(value):,}"
-    return f"{value:,.2f}"
 
 
 def _cell(text: str) -> str:

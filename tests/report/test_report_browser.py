@@ -68,7 +68,7 @@ def test_report_renders_in_chromium(
     dom = run_chromium(chromium, tmp_path / "profile-dom", "--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert 'data-verdict="FAIL"' in dom.stdout
-    assert "2 of 4 SLOs failed" in dom.stdout
+    assert "1 of 4 SLOs failed" in dom.stdout
     assert dom.stdout.count('<tr><td>User requests</td><td class="num ">592</td>') == 1
     assert dom.stdout.count('<img src="data:image/svg+xml;base64,') == 3
 
