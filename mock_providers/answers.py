@@ -56,9 +56,12 @@ class AnswerEngine:
 
     def __post_init__(self) -> None:
         self._index = {normalise(q): a for q, a in self.knowledge.items()}
+        self._cache: dict[tuple[str, bool], str] = {}
 
     def right_answer(self, question: str) -> str | None:
         """The knowledge table's answer to `question` (exact words first, then containment)."""
+        if not self._index:
+            return None
         key = normalise(question)
         if key in self._index:
             return self._index[key]
@@ -69,6 +72,15 @@ class AnswerEngine:
 
     def answer(self, question: str, *, wrong: bool = False) -> str:
         """The answer to `question`; `wrong` gives a different, equally stable one."""
+        key = (question, wrong)
+        cached = self._cache.get(key)
+        if cached is None:
+            if len(self._cache) >= 8192:  # load tests repeat a few prompts; bound the rest
+                self._cache.clear()
+            cached = self._cache[key] = self._answer(question, wrong)
+        return cached
+
+    def _answer(self, question: str, wrong: bool) -> str:
         digest = _digest(question)
         if wrong:
             known = self.right_answer(question)
@@ -80,6 +92,14 @@ class AnswerEngine:
         topic = " ".join(_WORD.findall(question)[:8]) or "your message"
         picked = [_SENTENCES[digest[1 + i] % len(_SENTENCES)] for i in range(self.sentences)]
         return f"Mock answer about {topic}. " + " ".join(picked)
+
+    def thoughts(self, question: str) -> str:
+        """Stable "extended thinking" text for `question` (Anthropic thinking blocks)."""
+        topic = " ".join(_WORD.findall(question)[:12]) or "the request"
+        return (
+            f"The user asks about {topic}. I should answer directly, state the key fact "
+            "first, and keep it short."
+        )
 
     def tool_call(self, tools: list[dict[str, Any]], question: str) -> tuple[str, dict[str, Any]]:
         """Which tool to call and with what arguments: the first tool, args from its schema."""

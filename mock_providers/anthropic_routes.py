@@ -8,7 +8,8 @@ import orjson
 
 from mock_providers import anthropic_wire as wire
 from mock_providers.call import Call
-from mock_providers.pipeline import JSON_CT, serve_chat, serve_simple
+from mock_providers.engine import JSON_CT, decide
+from mock_providers.pipeline import serve_chat, serve_simple
 from mock_providers.wire import new_id
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ async def messages(app: MockApp, call: Call, payload: Any) -> None:
     req = wire.parse_messages_request(payload, app.engine.tokenizer)
     call.model = req.model
     call.tokens_in = req.tokens_in
-    fired = app.faults.decide(call.endpoint, req.model, req.stream) if app.faults else []
+    fired = decide(app.faults, call, req.model, req.stream)
     await serve_chat(call, FORMAT, app.engine, req, fired)
 
 
@@ -35,14 +36,14 @@ async def count_tokens(app: MockApp, call: Call, payload: Any) -> None:
     if model not in app.engine.models:
         raise FORMAT.model_not_found(model)
     tokens = wire.count_input_tokens(payload, app.engine.tokenizer)
-    fired = app.faults.decide(call.endpoint, model, False) if app.faults else []
+    fired = decide(app.faults, call, model, False)
     if await serve_simple(call, FORMAT, app.engine, fired, model, 0):
         return
     await call.respond(200, orjson.dumps({"input_tokens": tokens}), JSON_CT)
 
 
 async def list_models(app: MockApp, call: Call, payload: Any) -> None:
-    fired = app.faults.decide(call.endpoint, None, False) if app.faults else []
+    fired = decide(app.faults, call, None, False)
     if await serve_simple(call, FORMAT, app.engine, fired, None, 0):
         return
     models = tuple(app.engine.models.values())
@@ -55,7 +56,7 @@ async def get_model(app: MockApp, call: Call, payload: Any) -> None:
     spec = app.engine.models.get(model_id)
     if spec is None:
         raise FORMAT.model_not_found(model_id)
-    fired = app.faults.decide(call.endpoint, model_id, False) if app.faults else []
+    fired = decide(app.faults, call, model_id, False)
     if await serve_simple(call, FORMAT, app.engine, fired, model_id, 0):
         return
     await call.respond(200, orjson.dumps(wire.model_object(spec)), JSON_CT)

@@ -7,15 +7,25 @@ string), streams carry both `event:` and `data:` lines, errors are
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from mock_providers.drift import Frame, encode_frame
 from mock_providers.models import ModelSpec
 from mock_providers.tokenizer import TokenizerProfile
-from mock_providers.wire import ChatRequest, Reply, ToolSpec, WireError, new_id, text_of
+from mock_providers.wire import (
+    ChatRequest,
+    Frame,
+    Reply,
+    ToolSpec,
+    WireError,
+    encode_frame,
+    new_id,
+    text_of,
+)
 
 _STOP = {
     "stop": "end_turn",
@@ -137,9 +147,11 @@ def parse_messages_request(payload: Any, tokenizer: TokenizerProfile) -> ChatReq
     results = (
         [b for b in content if b.get("type") == "tool_result"] if isinstance(content, list) else []
     )
+    thinking = _thinking(payload.get("thinking"), max_tokens)
     return ChatRequest(
         model=model,
         question=question,
+        thinking=thinking,
         tokens_in=count_input_tokens(payload, tokenizer),
         max_tokens=max_tokens,
         stream=stream,
@@ -150,6 +162,30 @@ def parse_messages_request(payload: Any, tokenizer: TokenizerProfile) -> ChatReq
         after_tool_result=bool(results) and last["role"] == "user",
         tool_result_text=text_of(results),
     )
+
+
+def _thinking(raw: Any, max_tokens: int) -> bool:
+    """Whether extended thinking is on; the API's own checks on `budget_tokens`."""
+    if raw is None:
+        return False
+    if not isinstance(raw, dict) or raw.get("type") not in ("enabled", "disabled"):
+        raise _bad(
+            "thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled'"
+        )
+    if raw["type"] == "disabled":
+        return False
+    budget = raw.get("budget_tokens")
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise _bad("thinking.enabled.budget_tokens: Field required")
+    if budget < 1024:
+        raise _bad("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+    if max_tokens <= budget:
+        raise _bad(
+            "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult "
+            "our documentation at https://docs.claude.com/en/docs/build-with-claude/"
+            "extended-thinking#max-tokens-and-context-window-size"
+        )
+    return True
 
 
 def _parse_tools(raw: Any) -> list[ToolSpec]:
@@ -195,20 +231,34 @@ def _usage(tokens_in: int, tokens_out: int) -> dict[str, Any]:
     }
 
 
+def _signature(thinking: str) -> str:
+    # Real signatures are opaque base64; a hash keeps ours stable and just as opaque.
+    return base64.b64encode(hashlib.blake2b(thinking.encode(), digest_size=48).digest()).decode()
+
+
 def _blocks(reply: Reply) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if reply.thinking is not None:
+        blocks.append(
+            {
+                "type": "thinking",
+                "thinking": reply.thinking,
+                "signature": _signature(reply.thinking),
+            }
+        )
     if reply.tool_name is not None:
-        return [
-            {"type": "text", "text": f"I'll use the {reply.tool_name} tool."},
+        blocks.append({"type": "text", "text": f"I'll use the {reply.tool_name} tool."})
+        blocks.append(
             {
                 "type": "tool_use",
                 "id": reply.tool_id,
                 "name": reply.tool_name,
                 "input": reply.tool_args or {},
-            },
-        ]
-    if reply.text:
-        return [{"type": "text", "text": reply.text}]
-    return []
+            }
+        )
+    elif reply.text:
+        blocks.append({"type": "text", "text": reply.text})
+    return blocks
 
 
 def message_body(mid: str, model: str, reply: Reply) -> dict[str, Any]:
@@ -224,72 +274,53 @@ def message_body(mid: str, model: str, reply: Reply) -> dict[str, Any]:
     }
 
 
+def _block_events(index: int, block: dict[str, Any], deltas: list[dict[str, Any]]) -> list[Frame]:
+    """`content_block_start`, its deltas, `content_block_stop`."""
+    events: list[Frame] = [
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": block},
+        )
+    ]
+    events.extend(
+        ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+        for d in deltas
+    )
+    events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    return events
+
+
 def message_events(mid: str, model: str, reply: Reply) -> list[Frame]:
     """The full event sequence of a streamed message, `message_start` to `message_stop`."""
     start = message_body(mid, model, reply)
     start.update(content=[], stop_reason=None, usage=_usage(reply.tokens_in, 1))
     events: list[Frame] = [("message_start", {"type": "message_start", "message": start})]
-    index = 0
-    if reply.tool_name is not None:
-        intro = f"I'll use the {reply.tool_name} tool."
-        pieces = [intro[:8], intro[8:]]
-    else:
-        pieces = reply.pieces
-    if pieces or (reply.tool_name is None and reply.text is not None):
-        events.append(
-            (
-                "content_block_start",
-                {
-                    "type": "content_block_start",
-                    "index": 0,
-                    "content_block": {"type": "text", "text": ""},
-                },
+    blocks = _blocks(reply)
+    for index, block in enumerate(blocks):
+        kind = block["type"]
+        if kind == "thinking":
+            text = block["thinking"]
+            deltas = [
+                {"type": "thinking_delta", "thinking": text[i : i + 16]}
+                for i in range(0, len(text), 16)
+            ]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+            events += _block_events(
+                index, {"type": "thinking", "thinking": "", "signature": ""}, deltas
             )
-        )
-        events.append(("ping", {"type": "ping"}))
-        events.extend(
-            (
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": p},
-                },
+        elif kind == "text":
+            pieces = (
+                reply.pieces if reply.tool_name is None else [block["text"][:8], block["text"][8:]]
             )
-            for p in pieces
-        )
-        events.append(("content_block_stop", {"type": "content_block_stop", "index": 0}))
-        index = 1
-    if reply.tool_name is not None:
-        events.append(
-            (
-                "content_block_start",
-                {
-                    "type": "content_block_start",
-                    "index": index,
-                    "content_block": {
-                        "type": "tool_use",
-                        "id": reply.tool_id,
-                        "name": reply.tool_name,
-                        "input": {},
-                    },
-                },
-            )
-        )
-        args = orjson.dumps(reply.tool_args or {}).decode()
-        slices = [""] + [args[i : i + 8] for i in range(0, len(args), 8)]
-        events.extend(
-            (
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": index,
-                    "delta": {"type": "input_json_delta", "partial_json": s},
-                },
-            )
-            for s in slices
-        )
-        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+            deltas = [{"type": "text_delta", "text": p} for p in pieces]
+            events += _block_events(index, {"type": "text", "text": ""}, deltas)
+        else:  # tool_use: the input arrives as JSON text slices (the first may be empty)
+            args = orjson.dumps(block["input"]).decode()
+            slices = [""] + [args[i : i + 8] for i in range(0, len(args), 8)]
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in slices]
+            events += _block_events(index, {**block, "input": {}}, deltas)
+    # The API pings early in every stream, right after the first block starts.
+    events.insert(2 if blocks else 1, ("ping", {"type": "ping"}))
     events.append(
         (
             "message_delta",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,17 +21,21 @@ from mock_providers.answers import AnswerEngine
 from mock_providers.call import Aborter, Call, Headers, Receive, Send
 from mock_providers.control import PREFIX, ControlState, Stats, handle_control
 from mock_providers.drift import profile_names
-from mock_providers.faults import FaultSet
+from mock_providers.engine import ChatFormat, Engine
+from mock_providers.faults import Fault, FaultSet
 from mock_providers.journal import CallRecord, Journal, fingerprint
 from mock_providers.models import Flavour, ModelSpec, default_models
-from mock_providers.pipeline import ChatFormat, Engine
+from mock_providers.pipeline import replay_whole
 from mock_providers.ratelimit import AccountLimits
+from mock_providers.replay import ReplayCache, ReplayEntry, StreamReplayEntry
+from mock_providers.streaming import replay_stream
 from mock_providers.tokenizer import DEFAULT_TOKENIZER, TokenizerProfile
 from mock_providers.wire import WireError
 
 log = logging.getLogger("mock_providers")
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+ANTHROPIC_ORG = b"00000000-0000-4000-8000-b70e0a1c0de0"
 Handler = Callable[["MockApp", Call, Any], Awaitable[None]]
 
 
@@ -63,6 +68,11 @@ class MockApp:
         self.stats = Stats()
         self.journal = Journal(config.journal)
         self.account = AccountLimits()
+        self.replay = ReplayCache()
+        # Models that answer at once can take the leanest replay path (no Call, no timers).
+        self._instant = {
+            m.id: m.ttft_ms == 0 and m.tokens_per_s == 0 and m.jitter_ms == 0 for m in config.models
+        }
         self.engine = Engine(
             models={m.id: m for m in config.models},
             answers=AnswerEngine(config.knowledge),
@@ -115,12 +125,34 @@ class MockApp:
         handler = self.routes.get((method, endpoint))
         if handler is None and endpoint.startswith("/v1/models/") and method == "GET":
             handler = self.routes.get(("GET", "/v1/models/{model}"))
-        call = Call(scope, receive, send, endpoint, self._headers, self.aborter)
         body = await _read_body(receive)
+        replay = self.replay.get(endpoint, body) if body and method == "POST" else None
+        decided: list[Fault] | None = None
+        if replay is not None and self.faults:
+            # Draw the decisions now (once, as the full path would): replay only if none fired.
+            decided = self.faults.decide(
+                endpoint, replay.model, isinstance(replay, StreamReplayEntry)
+            )
+            if decided:
+                replay = None
+        if isinstance(replay, ReplayEntry) and self._instant.get(replay.model or "", False):
+            await self._send_replay(scope, send, replay)
+            return
+        call = Call(scope, receive, send, endpoint, self._headers, self.aborter)
+        call.decided = decided
         self.stats.in_flight += 1
         in_flight = self.stats.in_flight
         payload: Any = None
+        fingerprint_: str | None = None
         try:
+            if isinstance(replay, StreamReplayEntry):
+                fingerprint_ = replay.fingerprint
+                await replay_stream(call, self.engine, replay)
+                return
+            if isinstance(replay, ReplayEntry):  # a model that takes its time to answer
+                fingerprint_ = replay.fingerprint
+                await replay_whole(call, self.engine, replay)
+                return
             if body is None:
                 raise WireError(413, "Request body too large.", kind="too_large")
             if handler is None:
@@ -138,6 +170,8 @@ class MockApp:
             elif method == "POST":
                 raise self.format.bad_json()
             await handler(self, call, payload)
+            if call.status == 200 and body:
+                fingerprint_ = self._remember(call, body, payload)
         except WireError as err:
             if not call.started:
                 await call.respond(err.status, self.format.wire_error(err), b"application/json")
@@ -157,7 +191,7 @@ class MockApp:
         finally:
             call.finish()
             self.stats.in_flight -= 1
-            self._record(call, body or b"", payload, in_flight)
+            self._record(call, body or b"", payload, in_flight, fingerprint_)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -169,26 +203,119 @@ class MockApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def _remember(self, call: Call, body: bytes, payload: Any) -> str | None:
+        """Keep a fault-free reply for identical calls; returns the call's fingerprint."""
+        entry: ReplayEntry | StreamReplayEntry
+        if call.replayable is not None:
+            response, reply_id = call.replayable
+            fp = fingerprint(call.method, call.endpoint, body, payload)
+            entry = ReplayEntry(
+                self.flavour,
+                self.config.name,
+                call.endpoint,
+                call.model,
+                call.tokens_in,
+                call.tokens_out,
+                fp,
+                response,
+                reply_id,
+            )
+        elif call.replayable_stream is not None and call.stream_completed and call.model:
+            frames, n_body, reply_id = call.replayable_stream
+            if not reply_id:
+                return None
+            fp = fingerprint(call.method, call.endpoint, body, payload)
+            entry = StreamReplayEntry(
+                call.endpoint,
+                call.model,
+                call.tokens_in,
+                call.tokens_out,
+                fp,
+                frames,
+                n_body,
+                reply_id,
+            )
+        else:
+            return None
+        self.replay.put(body, entry)
+        return fp
+
+    async def _send_replay(self, scope: dict[str, Any], send: Send, entry: ReplayEntry) -> None:
+        """The hot path: an identical earlier call's reply, fresh ids, journalled the same."""
+        t = time.time()
+        t0 = time.perf_counter()
+        stats = self.stats
+        stats.in_flight += 1
+        in_flight = stats.in_flight
+        try:
+            body = entry.render()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+                *self._replay_headers(),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            stats.in_flight -= 1
+        self.account.record(entry.tokens_in)
+        stats.calls += 1
+        stats.by_status["200"] += 1
+        retry = request_id = traceparent = None
+        for name, value in scope["headers"]:
+            if name == b"x-stainless-retry-count":
+                retry = value
+            elif name == b"x-request-id":
+                request_id = value
+            elif name == b"traceparent":
+                traceparent = value
+        latency_ms = (time.perf_counter() - t0) * 1000.0
+        self.journal.write_line(
+            entry.journal_line(t, latency_ms, request_id, traceparent, retry, in_flight)
+        )
+
+    def _replay_headers(self) -> Headers:
+        if self.flavour == "openai":
+            return [
+                (b"x-request-id", openai_routes.request_id().encode()),
+                (b"openai-organization", b"org-brownout"),
+                (b"openai-processing-ms", b"0"),
+                (b"openai-version", b"2020-10-01"),
+                *self.account.openai_headers(),
+            ]
+        return [
+            (b"request-id", anthropic_routes.request_id().encode()),
+            (b"anthropic-organization-id", ANTHROPIC_ORG),
+            *self.account.anthropic_headers(),
+        ]
+
     def close(self) -> None:
         """Flush and close the journal (idempotent)."""
         self.journal.close()
 
     # ---- accounting --------------------------------------------------------------------------
 
-    def _record(self, call: Call, body: bytes, payload: Any, in_flight: int) -> None:
+    def _record(
+        self, call: Call, body: bytes, payload: Any, in_flight: int, fingerprint_: str | None
+    ) -> None:
         stats = self.stats
         stats.calls += 1
         stats.by_status[str(call.status)] += 1
         fault = ",".join(call.faults) if call.faults else None
         if fault is not None:
             stats.by_fault[fault] += 1
-        headers = call.request_headers
-        retry = headers.get(b"x-stainless-retry-count")
+        retry = request_id = traceparent = None
+        # One pass over the raw header list: cheaper than building a dict on every call.
+        for name, value in call.scope["headers"]:
+            if name == b"x-stainless-retry-count":
+                retry = value
+            elif name == b"x-request-id":
+                request_id = value
+            elif name == b"traceparent":
+                traceparent = value
         retry_count: int | None = None
         if retry is not None and retry.isdigit():
             retry_count = int(retry)
-        request_id = headers.get(b"x-request-id")
-        traceparent = headers.get(b"traceparent")
         latency_ms = call.elapsed_ms()
         record: CallRecord = {
             "t": call.t,
@@ -201,7 +328,7 @@ class MockApp:
             "request_id": request_id.decode("latin-1") if request_id is not None else None,
             "traceparent": traceparent.decode("latin-1") if traceparent is not None else None,
             "retry_count": retry_count,
-            "fingerprint": fingerprint(call.method, call.endpoint, body, payload),
+            "fingerprint": fingerprint_ or fingerprint(call.method, call.endpoint, body, payload),
             "status": call.status,
             "fault": fault,
             "tokens_in": call.tokens_in,
@@ -229,7 +356,7 @@ class MockApp:
         call.request_id = rid = anthropic_routes.request_id()
         return [
             (b"request-id", rid.encode()),
-            (b"anthropic-organization-id", b"00000000-0000-4000-8000-b70e0a1c0de0"),
+            (b"anthropic-organization-id", ANTHROPIC_ORG),
             *self.account.anthropic_headers(),
         ]
 

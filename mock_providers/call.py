@@ -11,7 +11,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mock_providers.faults import Fault
 
 Headers = list[tuple[bytes, bytes]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -43,7 +46,6 @@ class Call:
         self._aborter = aborter
         self.t = time.time()
         self.t0 = time.perf_counter()
-        self.request_headers: dict[bytes, bytes] = dict(scope["headers"])
         self.status = 0
         self.model: str | None = None
         self.stream = False
@@ -53,6 +55,12 @@ class Call:
         self.faults: list[str] = []
         self.request_id = ""
         self.started = False
+        # Set when this reply may be replayed for an identical request: (bytes, reply id).
+        self.replayable: tuple[bytes, str] | None = None
+        # The same for a stream: (encoded frames, frames before the terminal ones, reply id).
+        self.replayable_stream: tuple[list[bytes], int, str] | None = None
+        # Fault decisions already drawn for this call (by the replay check), if any.
+        self.decided: list[Fault] | None = None
         self._gone: asyncio.Event | None = None
         self._watcher: asyncio.Task[None] | None = None
 
@@ -124,6 +132,12 @@ class Call:
 
     async def frame(self, data: bytes) -> None:
         await self._send({"type": "http.response.body", "body": data, "more_body": True})
+
+    def gone(self) -> asyncio.Event:
+        """The event set when the client disconnects (starts watching for it)."""
+        self.watch_disconnect()
+        assert self._gone is not None
+        return self._gone
 
     async def end_stream(self, completed: bool) -> None:
         """Close the body cleanly; `completed` says whether the terminal frame was sent."""

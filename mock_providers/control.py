@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from mock_providers.faults import FaultSet, FaultSpecError, parse_fault
+from mock_providers.faults import Fault, FaultSet, FaultSpecError, parse_fault
 from mock_providers.models import Flavour
 
 PREFIX = "/_brownout"
@@ -54,6 +54,20 @@ def _error(status: int, message: str) -> tuple[int, bytes]:
     return _json(status, {"error": message})
 
 
+def _parse(state: ControlState, body: bytes) -> Fault | tuple[int, bytes]:
+    """The fault a control request describes, or the 400 answer saying what is wrong."""
+    try:
+        spec = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return _error(400, f"body is not valid JSON: {exc}")
+    try:
+        return parse_fault(
+            spec, seed=state.seed, flavour=state.flavour, drift_profiles=state.drift_profiles
+        )
+    except FaultSpecError as exc:
+        return _error(400, str(exc))
+
+
 def handle_control(state: ControlState, method: str, path: str, body: bytes) -> tuple[int, bytes]:
     """Answer one control request: (status, JSON body; empty for 204)."""
     sub = path[len(PREFIX) :].rstrip("/")
@@ -72,22 +86,18 @@ def handle_control(state: ControlState, method: str, path: str, body: bytes) -> 
             state.faults.clear()
             return 204, b""
         if method == "POST":
-            try:
-                spec = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                return _error(400, f"body is not valid JSON: {exc}")
-            try:
-                fault = parse_fault(
-                    spec,
-                    seed=state.seed,
-                    flavour=state.flavour,
-                    drift_profiles=state.drift_profiles,
-                )
-            except FaultSpecError as exc:
-                return _error(400, str(exc))
-            state.faults.put(fault)
-            return _json(201, fault.to_json())
+            fault_or_error = _parse(state, body)
+            if isinstance(fault_or_error, tuple):
+                return fault_or_error
+            state.faults.put(fault_or_error)
+            return _json(201, fault_or_error.to_json())
         return _error(405, "use GET, POST or DELETE")
+    if sub == "/faults/validate" and method == "POST":
+        # Lets the orchestrator check a scenario's faults before the run starts; adds nothing.
+        fault_or_error = _parse(state, body)
+        if isinstance(fault_or_error, tuple):
+            return fault_or_error
+        return _json(200, fault_or_error.to_json())
     if sub == "/faults/validate":
         # Dry run of POST /faults: lets an orchestrator reject a bad fault before load starts.
         if method != "POST":

@@ -15,11 +15,8 @@ from typing import Any
 
 import orjson
 
-from mock_providers.wire import HTML_CT
+from mock_providers.wire import DONE, HTML_CT, Frame
 
-# One stream frame before encoding: (SSE event name or None, JSON payload or the DONE marker).
-Frame = tuple[str | None, Any]
-DONE = "[DONE]"
 JSON_CT = b"application/json"
 
 BodyFn = Callable[[dict[str, Any]], Any]
@@ -36,15 +33,6 @@ class DriftProfile:
     frames: FramesFn | None = None
     # Applied to every encoded frame (line-ending changes and the like).
     raw: Callable[[bytes], bytes] | None = None
-
-
-def encode_frame(frame: Frame) -> bytes:
-    event, payload = frame
-    if payload == DONE:
-        return b"data: [DONE]\n\n"
-    head = b"event: " + event.encode() + b"\n" if event else b""
-    data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-    return head + b"data: " + data + b"\n\n"
 
 
 # ---- helpers -----------------------------------------------------------------------------------

@@ -73,6 +73,14 @@ class Journal:
                 # Unbuffered: one write() per line, so the line is on disk when the call ends.
                 self._file.write(line)
 
+    def write_line(self, line: bytes) -> None:
+        """Append an already-rendered line (the replay path renders its own)."""
+        if self._file is None:
+            return
+        with self._lock:
+            if self._file is not None:
+                self._file.write(line)
+
     def close(self) -> None:
         with self._lock:
             if self._file is not None:

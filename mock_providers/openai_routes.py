@@ -9,7 +9,8 @@ import orjson
 from mock_providers import openai_wire as wire
 from mock_providers.call import Call
 from mock_providers.embeddings import embedding_response, parse_embedding_request
-from mock_providers.pipeline import JSON_CT, serve_chat, serve_simple
+from mock_providers.engine import JSON_CT, decide
+from mock_providers.pipeline import serve_chat, serve_simple
 from mock_providers.responses_api import ResponsesFormat, parse_responses_request
 from mock_providers.wire import WireError, new_id
 
@@ -34,12 +35,12 @@ async def chat_completions(app: MockApp, call: Call, payload: Any) -> None:
     req = wire.parse_chat_request(payload, app.engine.tokenizer)
     call.model = req.model
     call.tokens_in = req.tokens_in
-    fired = app.faults.decide(call.endpoint, req.model, req.stream) if app.faults else []
+    fired = decide(app.faults, call, req.model, req.stream)
     await serve_chat(call, FORMAT, app.engine, req, fired)
 
 
 async def list_models(app: MockApp, call: Call, payload: Any) -> None:
-    fired = app.faults.decide(call.endpoint, None, False) if app.faults else []
+    fired = decide(app.faults, call, None, False)
     if await serve_simple(call, FORMAT, app.engine, fired, None, 0):
         return
     models = tuple(app.engine.models.values())
@@ -52,7 +53,7 @@ async def get_model(app: MockApp, call: Call, payload: Any) -> None:
     spec = app.engine.models.get(model_id)
     if spec is None:
         raise wire.model_not_found(model_id)
-    fired = app.faults.decide(call.endpoint, model_id, False) if app.faults else []
+    fired = decide(app.faults, call, model_id, False)
     if await serve_simple(call, FORMAT, app.engine, fired, model_id, 0):
         return
     await call.respond(200, orjson.dumps(wire.model_object(spec)), JSON_CT)
@@ -65,7 +66,7 @@ async def embeddings(app: MockApp, call: Call, payload: Any) -> None:
     spec = app.engine.models.get(req.model)
     if spec is None or spec.kind != "embedding":
         raise wire.model_not_found(req.model)
-    fired = app.faults.decide(call.endpoint, req.model, False) if app.faults else []
+    fired = decide(app.faults, call, req.model, False)
     if await serve_simple(call, FORMAT, app.engine, fired, req.model, req.tokens_in):
         return
     app.account.record(req.tokens_in)
@@ -79,7 +80,7 @@ async def responses(app: MockApp, call: Call, payload: Any) -> None:
     req = parse_responses_request(payload, app.engine.tokenizer)
     call.model = req.model
     call.tokens_in = req.tokens_in
-    fired = app.faults.decide(call.endpoint, req.model, req.stream) if app.faults else []
+    fired = decide(app.faults, call, req.model, req.stream)
     await serve_chat(call, RESPONSES_FORMAT, app.engine, req, fired)
 
 

@@ -12,10 +12,19 @@ from typing import Any
 
 import orjson
 
-from mock_providers.drift import DONE, Frame, encode_frame
 from mock_providers.models import ModelSpec
 from mock_providers.tokenizer import TokenizerProfile
-from mock_providers.wire import ChatRequest, Reply, ToolSpec, WireError, new_id, text_of
+from mock_providers.wire import (
+    DONE,
+    ChatRequest,
+    Frame,
+    Reply,
+    ToolSpec,
+    WireError,
+    encode_frame,
+    new_id,
+    text_of,
+)
 
 JSON_CT = b"application/json"
 

@@ -49,6 +49,9 @@ class TokenBucket:
         return (self.limit - self.level) * 60.0 / self.limit
 
 
+_HEADER_TTL_S = 0.05
+
+
 def go_duration(seconds: float) -> str:
     """OpenAI's reset format, a Go duration: `120ms`, `1.5s`, `6m0s`, `1h2m3s`."""
     if seconds < 1.0:
@@ -75,16 +78,33 @@ class AccountLimits:
 
     requests: TokenBucket = field(default_factory=lambda: TokenBucket(10_000))
     tokens: TokenBucket = field(default_factory=lambda: TokenBucket(30_000_000))
+    _pending_requests: int = field(default=0, repr=False)
+    _pending_tokens: int = field(default=0, repr=False)
+    _openai: list[tuple[bytes, bytes]] = field(default_factory=list, repr=False)
+    _openai_at: float = field(default=-1.0, repr=False)
+    _anthropic: list[tuple[bytes, bytes]] = field(default_factory=list, repr=False)
+    _anthropic_at: float = field(default=-1.0, repr=False)
 
     def record(self, tokens: int) -> None:
         """Count a call against the account; never refuses (the faults do the refusing)."""
-        now = time.monotonic()
-        self.requests.take(min(1.0, self.requests.level), now)
-        self.tokens.take(min(float(tokens), self.tokens.level), now)
+        # Applied when the headers are next rendered: this runs on every call.
+        self._pending_requests += 1
+        self._pending_tokens += tokens
+
+    def _apply(self, now: float) -> None:
+        self.requests.take(min(float(self._pending_requests), self.requests.level), now)
+        self.tokens.take(min(float(self._pending_tokens), self.tokens.level), now)
+        self._pending_requests = self._pending_tokens = 0
 
     def openai_headers(self) -> list[tuple[bytes, bytes]]:
+        # Rendering six headers per call is a visible share of a mock call's cost; clients
+        # never parse these (provider-wire.md §2.5), so a 50 ms old snapshot is exact enough.
         now = time.monotonic()
-        return [
+        if now - self._openai_at < _HEADER_TTL_S:
+            return self._openai
+        self._openai_at = now
+        self._apply(now)
+        self._openai = [
             (b"x-ratelimit-limit-requests", b"%d" % self.requests.limit),
             (b"x-ratelimit-limit-tokens", b"%d" % self.tokens.limit),
             (b"x-ratelimit-remaining-requests", b"%d" % self.requests.remaining(now)),
@@ -92,9 +112,14 @@ class AccountLimits:
             (b"x-ratelimit-reset-requests", go_duration(self.requests.reset_s(now)).encode()),
             (b"x-ratelimit-reset-tokens", go_duration(self.tokens.reset_s(now)).encode()),
         ]
+        return self._openai
 
     def anthropic_headers(self) -> list[tuple[bytes, bytes]]:
         now = time.monotonic()
+        if now - self._anthropic_at < _HEADER_TTL_S:
+            return self._anthropic
+        self._anthropic_at = now
+        self._apply(now)
         out: list[tuple[bytes, bytes]] = []
         for kind, bucket in (
             ("requests", self.requests),
@@ -106,4 +131,5 @@ class AccountLimits:
             out.append(((prefix + "limit").encode(), b"%d" % bucket.limit))
             out.append(((prefix + "remaining").encode(), b"%d" % bucket.remaining(now)))
             out.append(((prefix + "reset").encode(), rfc3339_in(bucket.reset_s(now)).encode()))
+        self._anthropic = out
         return out

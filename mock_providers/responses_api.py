@@ -12,10 +12,18 @@ from typing import Any
 
 import orjson
 
-from mock_providers.drift import Frame, encode_frame
 from mock_providers.openai_wire import OpenAIFormat
 from mock_providers.tokenizer import TokenizerProfile
-from mock_providers.wire import ChatRequest, Reply, ToolSpec, WireError, new_id, text_of
+from mock_providers.wire import (
+    ChatRequest,
+    Frame,
+    Reply,
+    ToolSpec,
+    WireError,
+    encode_frame,
+    new_id,
+    text_of,
+)
 
 
 def _bad(message: str, param: str | None = None) -> WireError:

@@ -9,14 +9,28 @@ thing. A `TokenizerProfile` can scale counts and change chunk sizes, which is ho
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-# A word (with its leading whitespace, as BPE vocabularies keep it) or one punctuation mark.
-_PIECE = re.compile(r"\s*\w+|\s*[^\w\s]|\s+")
+
+@functools.lru_cache(maxsize=64)
+def _piece_pattern(piece_chars: int) -> re.Pattern[str]:
+    # Up to `piece_chars` word characters with the whitespace before them (as BPE vocabularies
+    # keep it), or one punctuation mark, or trailing whitespace. Every character matches one
+    # branch, so the pieces always concatenate back to the text. One C-level findall is what
+    # keeps tokenizing off the mock's profile.
+    return re.compile(rf"\s*\w{{1,{piece_chars}}}|\s*[^\w\s]|\s+")
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_pieces(text: str, piece_chars: int) -> tuple[str, ...]:
+    # Answers come from a small set of texts (the answer engine is deterministic): cache them.
+    return tuple(_piece_pattern(piece_chars).findall(text))
+
 
 # OpenAI's published recipe: every message costs a few tokens of framing, and the reply is primed
 # with a few more. Keeping that shape makes "Hello" cost about what it costs on the real API.
@@ -33,21 +47,16 @@ class TokenizerProfile:
 
     def pieces(self, text: str) -> list[str]:
         """Split `text` into token-sized pieces whose concatenation is `text` (stream chunks)."""
-        out: list[str] = []
-        step = max(1, self.piece_chars)
-        for match in _PIECE.finditer(text):
-            piece = match.group()
-            if len(piece) <= step + 1:
-                out.append(piece)
-                continue
-            out.extend(piece[i : i + step] for i in range(0, len(piece), step))
-        return out
+        return list(_cached_pieces(text, max(1, self.piece_chars)))
 
     def count(self, text: str) -> int:
         """Token count of a plain string (0 for the empty string)."""
         if not text:
             return 0
-        raw = len(self.pieces(text))
+        if len(text) < 512:
+            raw = len(_cached_pieces(text, max(1, self.piece_chars)))
+        else:  # long prompts: count without keeping them in the cache
+            raw = len(_piece_pattern(max(1, self.piece_chars)).findall(text))
         return max(1, math.ceil(raw * self.scale)) if self.scale != 1.0 else raw
 
     def count_value(self, value: Any) -> int:

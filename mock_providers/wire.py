@@ -6,9 +6,12 @@ answer engine, faults and accounting in between are written once.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 
 class WireError(Exception):
@@ -56,6 +59,7 @@ class ChatRequest:
     tools_disabled: bool = False
     after_tool_result: bool = False
     tool_result_text: str = ""
+    thinking: bool = False
 
     def wants_tool_call(self) -> bool:
         return bool(self.tools) and not self.tools_disabled and not self.after_tool_result
@@ -77,11 +81,19 @@ class Reply:
     tool_args: dict[str, Any] | None = None
     tool_id: str = ""
     refusal: str | None = None
+    thinking: str | None = None
+
+
+# Ids need to be unique, not secret: a per-process random stem plus a counter is unique across
+# the mocks of a run and far cheaper than `secrets` (a system call per id) on the hot path.
+_ID_STEM = secrets.token_hex(4)
+_ID_COUNTER = itertools.count(int.from_bytes(secrets.token_bytes(8), "big"))
 
 
 def new_id(prefix: str, nbytes: int = 12) -> str:
-    """A random id in the provider's style, e.g. `chatcmpl-3f2a…`."""
-    return prefix + secrets.token_hex(nbytes)
+    """A unique id in the provider's style, e.g. `chatcmpl-3f2a…` (2 * `nbytes` hex digits)."""
+    digits = max(2 * nbytes - 8, 1)
+    return f"{prefix}{_ID_STEM}{next(_ID_COUNTER) % (16**digits):0{digits}x}"
 
 
 def text_of(content: Any) -> str:
@@ -121,3 +133,17 @@ def edge_html(status: int) -> bytes:
 
 
 HTML_CT = b"text/html; charset=UTF-8"
+
+
+# One stream frame before encoding: (SSE event name or None, JSON payload or the DONE marker).
+Frame = tuple[str | None, Any]
+DONE = "[DONE]"
+
+
+def encode_frame(frame: Frame) -> bytes:
+    event, payload = frame
+    if payload == DONE:
+        return b"data: [DONE]\n\n"
+    head = b"event: " + event.encode() + b"\n" if event else b""
+    data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    return head + b"data: " + data + b"\n\n"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import anthropic
 import httpx2
 import pytest
-from conftest import Mock
+from mockprov_support import Mock
 
 HI = [{"role": "user", "content": "What is the capital of France?"}]
 WEATHER_TOOL = {
@@ -211,3 +211,44 @@ def test_stream_abort_raises_raw_transport_error(
         )
     (row,) = anthropic_mock.calls(1)
     assert row["status"] == 200 and row["stream_completed"] is False
+
+
+def test_ping_after_first_block_start(anthropic_mock: Mock) -> None:
+    raw = anthropic_mock.http.post(
+        "/v1/messages",
+        json={"model": "claude-mock-haiku", "max_tokens": 50, "messages": HI, "stream": True},
+    ).text
+    events = [line[len("event: ") :] for line in raw.splitlines() if line.startswith("event: ")]
+    assert events[:3] == ["message_start", "content_block_start", "ping"]  # the SDK drops pings
+    assert events[-2:] == ["message_delta", "message_stop"]
+
+
+def test_extended_thinking(client: anthropic.Anthropic) -> None:
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    m = client.messages.create(
+        model="claude-mock-sonnet", max_tokens=2048, messages=HI, thinking=thinking
+    )  # type: ignore[arg-type]
+    assert [b.type for b in m.content] == ["thinking", "text"]
+    assert m.content[0].thinking and m.content[0].signature  # type: ignore[union-attr]
+    events = list(
+        client.messages.create(
+            model="claude-mock-sonnet",
+            max_tokens=2048,
+            messages=HI,
+            thinking=thinking,  # type: ignore[arg-type]
+            stream=True,
+        )
+    )
+    deltas = {e.delta.type for e in events if e.type == "content_block_delta"}
+    assert deltas == {"thinking_delta", "signature_delta", "text_delta"}
+    assert [e.type for e in events[:2]] == ["message_start", "content_block_start"]
+    with client.messages.stream(
+        model="claude-mock-sonnet", max_tokens=2048, messages=HI, thinking=thinking
+    ) as s:  # type: ignore[arg-type]
+        final = s.get_final_message()
+    assert final.content[0].thinking == m.content[0].thinking  # type: ignore[union-attr]
+    assert final.content[1].text == m.content[1].text  # type: ignore[union-attr]
+    with pytest.raises(anthropic.BadRequestError, match="budget_tokens"):
+        client.messages.create(
+            model="claude-mock-sonnet", max_tokens=1000, messages=HI, thinking=thinking
+        )  # type: ignore[arg-type]

@@ -7,12 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REPO, Mock, read_journal, wait_until
+from mockprov_support import REPO, Mock, read_journal, wait_until
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -77,6 +78,18 @@ def test_bad_faults_are_400(openai_mock: Mock, body: bytes, message: str) -> Non
     assert openai_mock.http.get("/_brownout/faults").json() == {"faults": []}
 
 
+def test_validate_checks_without_adding(openai_mock: Mock) -> None:
+    ok = openai_mock.http.post(
+        "/_brownout/faults/validate", json={"name": "x", "type": "error", "params": {"status": 503}}
+    )
+    assert ok.status_code == 200 and ok.json()["params"]["status"] == 503
+    bad = openai_mock.http.post(
+        "/_brownout/faults/validate", json={"name": "x", "type": "error", "params": {"status": 7}}
+    )
+    assert bad.status_code == 400 and "params.status" in bad.json()["error"]
+    assert openai_mock.http.get("/_brownout/faults").json() == {"faults": []}
+
+
 def test_unknown_control_path(openai_mock: Mock) -> None:
     assert openai_mock.http.get("/_brownout/nothing").status_code == 404
     assert openai_mock.http.post("/_brownout/health").status_code == 405
@@ -96,6 +109,18 @@ def test_seeded_decisions_are_reproducible(make_mock: Callable[..., Mock]) -> No
     assert runs[0] == runs[1]
     assert runs[0] != runs[2]
     assert {200, 503, 429} <= set(runs[0])
+    # Replayed calls (identical bodies) draw exactly as fully served ones (distinct bodies).
+    mock = make_mock("openai", seed=7)
+    mock.add_fault("flaky", "error", 0.5, status=503)
+    mock.add_fault("limited", "rate_limit", 0.3)
+    distinct = [
+        mock.http.post(
+            "/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"hello {i}"}]},
+        ).status_code
+        for i in range(40)
+    ]
+    assert distinct == runs[0]
     # Re-adding a fault restarts its decision stream.
     mock = make_mock("openai", seed=7)
     mock.add_fault("flaky", "error", 0.5, status=503)
@@ -116,7 +141,7 @@ def test_probability_zero_and_filters(openai_mock: Mock) -> None:
 
 
 def test_in_flight_counts_concurrent_calls(openai_mock: Mock) -> None:
-    openai_mock.add_fault("slow", "latency", ms=600)
+    openai_mock.add_fault("slow", "latency", ms=1200)  # room for 4 to overlap on a busy box
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         futures = [
             pool.submit(openai_mock.http.post, "/v1/chat/completions", json=CHAT) for _ in range(4)
@@ -129,7 +154,7 @@ def test_in_flight_counts_concurrent_calls(openai_mock: Mock) -> None:
         assert [f.result().status_code for f in futures] == [200] * 4
     rows = openai_mock.calls(4)
     assert max(r["in_flight"] for r in rows) == 4
-    assert all(r["latency_ms"] >= 550 for r in rows)
+    assert all(r["latency_ms"] >= 1150 for r in rows)
     assert {r["fault"] for r in rows} == {"slow"}
 
 
@@ -207,3 +232,55 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
         assert proc.returncode == code, (args, proc.stderr)
         assert proc.stdout == ""
         assert "error" in proc.stderr
+
+
+def test_cli_latency_profile_and_knowledge(tmp_path: Path) -> None:
+    knowledge = tmp_path / "knowledge.json"
+    knowledge.write_text('{"What is the capital of France?": "Paris."}')
+    proc, url = _start_cli(
+        tmp_path,
+        "openai",
+        "--ttft-ms",
+        "200",
+        "--tokens-per-s",
+        "100",
+        "--knowledge",
+        str(knowledge),
+    )
+    try:
+        question = {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        }
+        t0 = time.monotonic()
+        r = httpx.post(url + "/v1/chat/completions", json=question, timeout=30)
+        elapsed = time.monotonic() - t0
+        assert r.json()["choices"][0]["message"]["content"] == "Paris."
+        tokens = r.json()["usage"]["completion_tokens"]
+        assert elapsed >= 0.19 + tokens / 100  # TTFT plus output at 100 tokens/s (1 ms timers)
+        with httpx.stream(
+            "POST", url + "/v1/chat/completions", timeout=30, json=dict(question, stream=True)
+        ) as s:
+            t0 = time.monotonic()
+            lines = s.iter_lines()
+            first = next(lines)
+            assert first.startswith("data: ") and time.monotonic() - t0 >= 0.15
+            assert sum(1 for line in lines if line) > 3
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mock_providers",
+            "openai",
+            "--knowledge",
+            str(tmp_path / "missing.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert bad.returncode == 2 and "--knowledge" in bad.stderr

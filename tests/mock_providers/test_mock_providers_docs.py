@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import REPO
+from mockprov_support import REPO
 
 from mock_providers.faultdoc import render
 from mock_providers.faults import CATALOGUE

@@ -9,7 +9,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from conftest import Mock
+from mockprov_support import Mock, start_mock
 
 from mock_providers.drift import all_profiles, profile_names
 
@@ -309,8 +309,6 @@ def test_every_profile_has_a_check() -> None:
 
 @pytest.fixture(scope="module")
 def drift_openai() -> Iterator[tuple[Mock, openai.OpenAI]]:
-    from conftest import start_mock
-
     mock = start_mock("openai")
     with openai.OpenAI(base_url=mock.url + "/v1", api_key="x", max_retries=0) as c:
         yield mock, c
@@ -319,8 +317,6 @@ def drift_openai() -> Iterator[tuple[Mock, openai.OpenAI]]:
 
 @pytest.fixture(scope="module")
 def drift_anthropic() -> Iterator[tuple[Mock, anthropic.Anthropic]]:
-    from conftest import start_mock
-
     mock = start_mock("anthropic")
     with anthropic.Anthropic(base_url=mock.url, api_key="x", max_retries=0) as c:
         yield mock, c

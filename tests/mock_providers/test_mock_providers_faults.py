@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import anthropic
 import openai
 import pytest
-from conftest import Mock
+from mockprov_support import Mock
 
 Q = [{"role": "user", "content": "What is the capital of France?"}]
 CHAT = {"model": "gpt-4o-mini", "messages": Q}
@@ -28,9 +28,9 @@ def test_latency_spike(openai_mock: Mock, client: openai.OpenAI) -> None:
     openai_mock.add_fault("spike", "latency", ms=300, jitter_ms=50)
     t0 = time.monotonic()
     client.chat.completions.create(model="gpt-4o-mini", messages=Q)
-    assert time.monotonic() - t0 >= 0.3
+    assert time.monotonic() - t0 >= 0.29  # libuv timers: 1 ms granularity
     (row,) = openai_mock.calls(1)
-    assert row["fault"] == "spike" and row["latency_ms"] >= 300
+    assert row["fault"] == "spike" and row["latency_ms"] >= 290
 
 
 def test_slow_drift_grows(openai_mock: Mock) -> None:
@@ -223,3 +223,19 @@ def test_responses_api(openai_mock: Mock, client: openai.OpenAI) -> None:
         client.responses.stream(model="gpt-4o-mini", input="hi") as s,
     ):
         s.get_final_response()
+
+
+def test_latency_profile_applies_to_replayed_calls(make_mock: Callable[..., Mock]) -> None:
+    from mock_providers.models import default_models, with_latency
+
+    mock = make_mock("openai", models=with_latency(default_models("openai"), 150, 0, 0))
+    bodies = []
+    for _ in range(3):  # the 2nd and 3rd calls are replays of the 1st
+        t0 = time.monotonic()
+        bodies.append(mock.http.post("/v1/chat/completions", json=CHAT).json())
+        assert time.monotonic() - t0 >= 0.14  # libuv timers have 1 ms granularity
+    assert len({b["choices"][0]["message"]["content"] for b in bodies}) == 1
+    assert len({b["id"] for b in bodies}) == 3
+    rows = mock.calls(3)
+    assert all(r["latency_ms"] >= 145 and r["status"] == 200 for r in rows), rows
+    assert len({r["fingerprint"] for r in rows}) == 1

@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Mock, start_mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mockprov_support import Mock, start_mock
 
 json_values = st.recursive(
     st.none()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from conftest import Mock
+from mockprov_support import Mock
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -317,3 +317,41 @@ def test_journal_fields(openai_mock: Mock, client: openai.OpenAI) -> None:
     assert row["tokens_in"] > 0 and row["tokens_out"] > 0
     openai_mock.http.get("/_brownout/health")
     assert len(openai_mock.calls()) == 1  # control calls are not journalled
+
+
+def test_replayed_calls_match_full_path(openai_mock: Mock) -> None:
+    """Identical calls are served from the replay cache: same content, fresh ids, same journal."""
+    headers = {"x-request-id": "r-1", "traceparent": "00-ab-cd-01", "x-stainless-retry-count": "0"}
+    replies = [
+        openai_mock.http.post(
+            "/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": QUESTION},
+            headers=headers,
+        )
+        for _ in range(3)
+    ]
+    bodies = [r.json() for r in replies]
+    assert len({b["id"] for b in bodies}) == 3
+    assert len({r.headers["x-request-id"] for r in replies}) == 3
+    for b in bodies:
+        b.pop("id")
+        b.pop("created")
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert set(replies[2].headers) >= set(replies[0].headers) - {"date"}
+    rows = openai_mock.calls(3)
+    first, *rest = rows
+    for row in rest:
+        assert row.keys() == first.keys()
+        for key in ("t", "t_end", "latency_ms"):
+            row.pop(key)
+        assert row == {k: v for k, v in first.items() if k not in ("t", "t_end", "latency_ms")}
+    assert first["request_id"] == "r-1" and first["retry_count"] == 0
+    # With a fault active the full path runs again (and the fault is journalled).
+    openai_mock.add_fault("wrong", "wrong_answer")
+    changed = openai_mock.http.post(
+        "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": QUESTION}
+    ).json()
+    assert (
+        changed["choices"][0]["message"]["content"] != bodies[0]["choices"][0]["message"]["content"]
+    )
+    assert openai_mock.calls(4)[3]["fault"] == "wrong"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from conftest import Mock
+from mockprov_support import Mock
 
 Q = [{"role": "user", "content": "What is the capital of France?"}]
 TOOLS = [
@@ -158,7 +158,7 @@ def test_stall_then_continue(openai_mock: Mock, client: openai.OpenAI) -> None:
     openai_mock.add_fault("stall", "stream_stall", after_chunks=1, stall_s=0.3)
     t0 = time.monotonic()
     chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=Q, stream=True))
-    assert time.monotonic() - t0 >= 0.3
+    assert time.monotonic() - t0 >= 0.29  # libuv timers: 1 ms granularity
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
@@ -170,7 +170,7 @@ def test_cadence_and_first_token(openai_mock: Mock, client: openai.OpenAI) -> No
     stamps = []
     for _ in stream:
         stamps.append(time.monotonic() - t0)
-    assert stamps[0] >= 0.3
+    assert stamps[0] >= 0.29
     assert stamps[-1] - stamps[0] >= 0.02 * (len(stamps) - 4)
     (row,) = openai_mock.calls(1)
     assert row["fault"] == "ttft,slow"
