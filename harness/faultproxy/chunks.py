@@ -21,7 +21,8 @@ class Chunk:
 
     data: bytes
     ts: float
-    """Loop time when the chunk entered its current stage: latency counts from here."""
+    """``time.monotonic()`` when the chunk was read or entered its current stage: latency
+    counts from here."""
     eof: bool = False
 
 

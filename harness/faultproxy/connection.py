@@ -8,12 +8,12 @@ so the peers see a real TCP RST (ECONNRESET) rather than an orderly FIN.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import struct
 from collections.abc import Callable, Sequence
 
+from harness.faultproxy.endpoint import Endpoint
 from harness.faultproxy.link import Link
 from harness.faultproxy.toxics import Toxic
 
@@ -25,13 +25,13 @@ _LINGER_ZERO = struct.pack("ii", 1, 0)
 class Connection:
     def __init__(
         self,
-        client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-        upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        client: Endpoint,
+        upstream: Endpoint,
         on_close: Callable[[Connection], None],
     ) -> None:
-        self._writers = (client[1], upstream[1])
-        self.upstream = Link(self, "upstream", client[0], upstream[1])
-        self.downstream = Link(self, "downstream", upstream[0], client[1])
+        self._endpoints = (client, upstream)
+        self.upstream = Link(self, "upstream", client, upstream)
+        self.downstream = Link(self, "downstream", upstream, client)
         self._on_close = on_close
         self.closed = False
 
@@ -58,8 +58,10 @@ class Connection:
         self.closed = True
         for link in self.links:
             link.stop()
-        for writer in self._writers:
-            transport = writer.transport
+        for endpoint in self._endpoints:
+            transport = endpoint.transport
+            if transport is None:
+                continue
             # A transport the peer already reset may refuse everything (uvloop: RuntimeError).
             with contextlib.suppress(OSError, RuntimeError):
                 if reset:

@@ -1,9 +1,10 @@
 """One direction of one proxied connection: a reader, a chain of toxic stages, a writer.
 
-The link reads chunks from its source socket and pushes them through the stages of the toxics
-that are *active on this link* (toxicity is rolled per link when it starts, and re-rolled
-when that toxic is updated). With no active toxic the reader writes straight to the
-destination, so an idle fault proxy costs little more than a plain TCP relay.
+The link gets chunks from its source socket's protocol and pushes them through the stages of
+the toxics that are *active on this link* (toxicity is rolled per link when it starts, and
+re-rolled when that toxic is updated). With no active toxic each chunk is written to the
+destination transport inside the source's ``data_received`` callback, so an idle fault proxy
+costs little more than a plain transport-to-transport TCP relay.
 
 Rewiring after an API change is synchronous: all stage tasks are cancelled, the chunks they held
 are handed to the new chain in order, and the new stages start. Nothing waits for a stage, so
@@ -14,18 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
+from time import monotonic as now
 from typing import Protocol
 
 from harness.faultproxy.chunks import Chunk
+from harness.faultproxy.endpoint import Endpoint
 from harness.faultproxy.stages import Stage, make_stage
 from harness.faultproxy.toxics import Direction, Toxic
 
 __all__ = ["Link", "roll_toxicity"]
 
-#: Toxiproxy reads up to 32 KiB per chunk.
-READ_SIZE = 32 * 1024
+#: Toxiproxy's chunks are at most 32 KiB (one read); larger reads are cut to that size when
+#: they enter a toxic chain, so toxics see the same chunks (and the latency toxic's 1024-chunk
+#: buffer holds the same amount of data).
+CHUNK_SIZE = 32 * 1024
 
 
 class ConnectionHandle(Protocol):
@@ -44,17 +49,33 @@ def roll_toxicity(toxicity: float) -> bool:
 
 
 class Link:
+    """Bytes from ``source`` to ``dest``, through the stages of this link's active toxics.
+
+    Two paths, switched by :meth:`rewire`:
+
+    * **no active toxic** — ``data_received`` of the source writes straight to the destination
+      transport; when the destination's buffer fills, reading of the source pauses until it
+      drains (the transport's own flow control, no task involved);
+    * **toxics** — each chunk is time-stamped and pushed into the first stage's inbox. When the
+      inbox has no room the chunk waits in ``_intake`` and reading pauses, as Toxiproxy's
+      reader blocks on a full channel; a small feeder task moves the intake on.
+
+    Order is kept across switches: while ``_intake`` holds chunks, new data queues behind them
+    even when the chain became empty, and chunks held by removed stages are written (or handed
+    to the new chain) during the rewire itself, before any later read can be relayed.
+    """
+
     def __init__(
         self,
         connection: ConnectionHandle,
         direction: Direction,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        source: Endpoint,
+        dest: Endpoint,
     ) -> None:
         self.connection = connection
         self.direction = direction
-        self.reader = reader
-        self.writer = writer
+        self.source = source
+        self.dest = dest
         self.stages: list[Stage] = []
         self.counters: dict[str, int] = {}
         self.bytes_received = 0
@@ -62,52 +83,123 @@ class Link:
         self.closed = False
         self.finished = False
         self._rolls: dict[str, tuple[int, bool]] = {}
-        self._pending: Chunk | None = None
-        self._reader_task: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._intake: deque[Chunk] = deque()
+        self._feeder: asyncio.Task[None] | None = None
+        self._source_ended = False
+        self._drained: asyncio.Future[None] | None = None
 
     def start(self, toxics: Sequence[Toxic]) -> None:
         if toxics:
             self.rewire(toxics)
-        self._reader_task = asyncio.get_running_loop().create_task(self._read_loop())
+        self.source.reader = self
+        self.dest.writer = self
+        for data in self.source.take_early():
+            self.on_data(data)
+        if self.source.eof:
+            self.on_eof()
+        self._update_reading()
 
     def stop(self) -> None:
         """Cancel every task of the link (the connection closes the sockets)."""
         self.closed = True
-        if self._reader_task is not None:
-            self._reader_task.cancel()
+        if self._feeder is not None:
+            self._feeder.cancel()
         for stage in self.stages:
             stage.stop()
         self.stages = []
+        self._intake.clear()
+        _wake(self._drained)
 
     def close_connection(self, *, reset: bool = False) -> None:
         self.connection.close(reset=reset)
 
-    async def _read_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        reader, writer = self.reader, self.writer
+    # -- events from the sockets ----------------------------------------------------------
+
+    def on_data(self, data: bytes) -> None:
+        if self.stages or self._intake or self.closed or self._source_ended:
+            self._on_data_slow(data)
+            return
+        # The fast path, inlined (it runs for every chunk of every link without toxics).
+        size = len(data)
+        self.bytes_received += size
+        transport = self.dest.transport
         try:
-            while True:
-                if self._pending is None:
-                    try:
-                        data = await reader.read(READ_SIZE)
-                    except (ConnectionError, OSError):
-                        data = b""
-                    self.bytes_received += len(data)
-                    if data and not self.stages:
-                        # Fast path without toxics: relay straight away. The reader is never
-                        # cancelled by a rewire, so write-then-drain cannot lose this chunk.
-                        if not self._send(data):
-                            return
-                        await writer.drain()
-                        continue
-                    self._pending = Chunk(data, loop.time(), eof=not data)
-                chunk = self._pending
+            if transport is None or transport.is_closing():
+                raise ConnectionResetError
+            # uvloop raises RuntimeError ("handler is closed") after a peer reset.
+            transport.write(data)
+        except (RuntimeError, ConnectionError, OSError):
+            self.close_connection()
+            return
+        self.bytes_sent += size
+
+    def _on_data_slow(self, data: bytes) -> None:
+        if self.closed or self._source_ended:
+            return
+        self.bytes_received += len(data)
+        if not self.stages and not self._intake:
+            self._send(data)
+            return
+        stamp = now()
+        if len(data) <= CHUNK_SIZE:
+            self._take_in(Chunk(data, stamp))
+            return
+        for start in range(0, len(data), CHUNK_SIZE):
+            self._take_in(Chunk(data[start : start + CHUNK_SIZE], stamp))
+
+    def on_eof(self) -> None:
+        if self.closed or self._source_ended:
+            return
+        self._source_ended = True
+        eof = Chunk(b"", now(), eof=True)
+        if not self.stages and not self._intake:
+            self._write_now(eof)
+        else:
+            self._take_in(eof)
+
+    def on_pause_writing(self) -> None:
+        self._update_reading()
+
+    def on_resume_writing(self) -> None:
+        _wake(self._drained)
+        self._update_reading()
+
+    def on_dest_lost(self) -> None:
+        _wake(self._drained)
+
+    def _update_reading(self) -> None:
+        # Read while no chunk waits for the first stage and, on the fast path, while the
+        # destination accepts writes. With toxics, a full destination blocks the last stage
+        # instead, and the chain's buffers (the latency toxic's 1024 chunks) fill first, as
+        # in Toxiproxy.
+        dest_full = self.dest.write_paused and not self.stages
+        self.source.set_reading(
+            not (self.closed or self._source_ended or dest_full or self._intake)
+        )
+
+    # -- the toxic path -------------------------------------------------------------------
+
+    def _take_in(self, chunk: Chunk) -> None:
+        if not self._intake and self.stages and self.stages[0].inbox.has_room():
+            self.stages[0].inbox.push(chunk)
+            return
+        self._intake.append(chunk)
+        self._update_reading()
+        if self._feeder is None or self._feeder.done():
+            self._feeder = self._loop.create_task(self._feed())
+
+    async def _feed(self) -> None:
+        try:
+            while self._intake:
+                chunk = self._intake[0]
                 await self.deliver(0, chunk)
-                self._pending = None
-                if chunk.eof:
-                    return
+                # Same step as the hand-over: a cancelled feeder never loses or repeats a chunk.
+                self._intake.popleft()
         except (ConnectionError, OSError):
             self.close_connection()
+            return
+        self._update_reading()
 
     async def deliver(self, index: int, chunk: Chunk) -> None:
         """Hand ``chunk`` to stage ``index`` (or the destination when past the last stage).
@@ -119,16 +211,26 @@ class Link:
             if index < len(self.stages):
                 inbox = self.stages[index].inbox
                 if inbox.has_room():
-                    chunk.ts = asyncio.get_running_loop().time()
+                    chunk.ts = now()
                     inbox.push(chunk)
                     return
                 # The stage may be rewired away while we wait: look it up again.
                 await inbox.wait_room()
             else:
                 if not chunk.eof:
-                    await self.writer.drain()
+                    await self._drain()
                 self._write_now(chunk)
                 return
+
+    async def _drain(self) -> None:
+        """Wait until the destination's buffer is below its high-water mark."""
+        while self.dest.write_paused and not self.dest.lost and not self.closed:
+            if self._drained is None or self._drained.done():
+                self._drained = self._loop.create_future()
+            # Shielded: a stage cancelled by a rewire must not cancel other waiters' wake-up.
+            await asyncio.shield(self._drained)
+        if self.dest.lost:
+            raise ConnectionResetError("Connection lost")
 
     def _write_now(self, chunk: Chunk) -> None:
         if chunk.eof:
@@ -136,18 +238,20 @@ class Link:
             # destination socket. That socket is the other link's source, which then sees
             # EOF too and ends after its own toxics (slow_close, latency) had their say.
             self.finished = True
-            self.writer.transport.close()
+            if self.dest.transport is not None:
+                self.dest.transport.close()
             self.connection.link_finished()
             return
         self._send(chunk.data)
 
     def _send(self, data: bytes) -> bool:
         """Write to the destination; if it is gone (peer reset), end the connection."""
+        transport = self.dest.transport
         try:
-            if self.writer.transport.is_closing():
+            if transport is None or transport.is_closing():
                 raise ConnectionResetError
             # uvloop raises RuntimeError ("handler is closed") after a peer reset.
-            self.writer.write(data)
+            transport.write(data)
         except (RuntimeError, ConnectionError, OSError):
             self.close_connection()
             return False
@@ -185,7 +289,7 @@ class Link:
         old_stages = self.stages
         new_stages = [make_stage(self, toxic, index) for index, toxic in enumerate(active)]
         position = {id(stage.toxic): index for index, stage in enumerate(new_stages)}
-        now = asyncio.get_running_loop().time()
+        rewired_at = now()
         carried: dict[int, list[tuple[int, list[Chunk]]]] = defaultdict(list)
         for stage in old_stages:
             chunks = stage.stop()
@@ -199,7 +303,7 @@ class Link:
                     len(new_stages),
                 )
                 for chunk in chunks:
-                    chunk.ts = now
+                    chunk.ts = rewired_at
             carried[target].append((stage.toxic.seq, chunks))
         self.stages = new_stages
         for target in sorted(carried):
@@ -213,3 +317,9 @@ class Link:
                         self._write_now(chunk)
         for stage in new_stages:
             stage.start()
+        self._update_reading()
+
+
+def _wake(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)

@@ -15,6 +15,7 @@ import socket
 from dataclasses import dataclass, field
 
 from harness.faultproxy.connection import Connection
+from harness.faultproxy.endpoint import Endpoint
 from harness.faultproxy.gojson import dumps
 from harness.faultproxy.toxics import Direction, Toxic
 
@@ -115,6 +116,7 @@ class Proxy:
         self.metrics = ProxyMetrics()
         self._server: asyncio.Server | None = None
         self._generation = 0
+        self._dials: set[asyncio.Task[None]] = set()
 
     # -- representation -------------------------------------------------------------------
 
@@ -151,8 +153,8 @@ class Proxy:
         except ApiError as err:
             raise ApiError(context + err.message, 500) from None
         try:
-            server = await asyncio.start_server(
-                self._on_client, host, port, reuse_address=True, backlog=1024
+            server = await asyncio.get_running_loop().create_server(
+                self._new_client, host, port, reuse_address=True, backlog=1024
             )
         except OSError as err:
             where = join_host_port(host, port)
@@ -172,29 +174,41 @@ class Proxy:
             self._server.close()
             self._server = None
         self.enabled = False
+        for dial in list(self._dials):
+            dial.cancel()
         for connection in list(self.connections):
             connection.close()
 
-    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _new_client(self) -> Endpoint:
+        return Endpoint(self._accepted)
+
+    def _accepted(self, client: Endpoint) -> None:
+        dial = asyncio.get_running_loop().create_task(self._dial(client))
+        self._dials.add(dial)
+        dial.add_done_callback(self._dials.discard)
+
+    async def _dial(self, client: Endpoint) -> None:
         generation = self._generation
+        loop = asyncio.get_running_loop()
+        assert client.transport is not None
         try:
             host, port_text = split_host_port(self.upstream)
             port = int(port_text)
-            up_reader, up_writer = await asyncio.open_connection(host, port)
+            _transport, upstream = await loop.create_connection(Endpoint, host, port)
         except (OSError, ValueError, ApiError) as err:
             log.info("proxy %s: dial %s failed: %s", self.name, self.upstream, err)
-            writer.close()
+            client.transport.close()
             return
         except asyncio.CancelledError:
-            # Shutdown while dialling. This task is asyncio's per-client callback task, whose
-            # done-callback logs a spurious error for a cancelled task: end it quietly.
-            writer.transport.abort()
-            return
+            # The proxy stopped while dialling.
+            client.transport.abort()
+            raise
         if generation != self._generation or self._server is None:
-            up_writer.close()
-            writer.close()
+            if upstream.transport is not None:
+                upstream.transport.close()
+            client.transport.close()
             return
-        connection = Connection((reader, writer), (up_reader, up_writer), self._forget)
+        connection = Connection(client, upstream, self._forget)
         self.connections.add(connection)
         connection.start(self.toxics)
 

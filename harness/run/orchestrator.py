@@ -191,7 +191,17 @@ class _Run:
                 str(self.scenario.seed),
                 "--name",
                 name,
+                "--ttft-ms",
+                f"{provider.ttft_s * 1000:g}",
+                "--tokens-per-s",
+                f"{provider.tokens_per_s:g}",
+                "--jitter-ms",
+                f"{provider.jitter_s * 1000:g}",
             ]
+            if provider.knowledge:
+                knowledge = self.run_dir.file(f"knowledge-{name}.json")
+                knowledge.write_text(json.dumps(provider.knowledge), encoding="utf-8")
+                argv += ["--knowledge", str(knowledge)]
             child = self.supervisor.start(f"provider-{name}", argv)
             url = self.supervisor.wait_ready(child, READY_TIMEOUT_S)
             wait_http_ok(_join(url, "/_brownout/health"), READY_TIMEOUT_S, child=child)

@@ -160,7 +160,16 @@ class Load(_Model):
 
 
 class Provider(_Model):
+    """A mock provider: its wire format, how fast its model answers, and what it knows.
+
+    ``knowledge`` maps questions to their right answers, so "200 OK but wrong" (the
+    ``wrong_answer`` fault, a drifted answer) is measurable against the truth."""
+
     flavour: Literal["openai", "anthropic"] = "openai"
+    ttft_s: Duration = Field(default=0.0, alias="ttft")
+    tokens_per_s: float = Field(default=0.0, ge=0)
+    jitter_s: Duration = Field(default=0.0, alias="jitter")
+    knowledge: dict[str, str] = Field(default_factory=dict)
 
 
 class Proxy(_Model):
@@ -275,6 +284,9 @@ class Scenario(_Model):
         data["load"]["wait"] = format_duration(data["load"]["wait"])
         data["load"]["timeout"] = format_duration(data["load"]["timeout"])
         data["sut"]["ready_timeout"] = format_duration(data["sut"]["ready_timeout"])
+        for provider in data["providers"].values():
+            provider["ttft"] = format_duration(provider["ttft"])
+            provider["jitter"] = format_duration(provider["jitter"])
         for fault in data["faults"]:
             fault["at"] = format_duration(fault["at"])
             fault["for"] = format_duration(fault["for"])
