@@ -4,11 +4,18 @@ Compares four paths to the same upstream, measured in one run so the ratios hold
 machine:
 
 * direct      — the load generator talks to the upstream itself;
-* passthrough — a minimal asyncio (uvloop) TCP relay written below, the floor for any
-                asyncio proxy;
+* passthrough — the stand-in for the "minimal uvloop pass-through proxy" the performance
+                goals are stated against: ``serve_passthrough`` below, asyncio streams on uvloop
+                (``start_server``/``open_connection``, then per direction a
+                ``read(32768)`` / ``write`` / ``drain`` loop);
 * faultproxy  — ``python -m harness.faultproxy`` with one proxy and no toxics;
 * faultproxy+noop — the same process, a proxy with a ``noop`` toxic in each direction: the
                 cost of the toxic-stage machinery itself.
+
+Then the accuracy of a ``latency`` toxic: a proxy of the same process with a 100 ms
+downstream ``latency`` (jitter 0) and many small request/response round trips through it
+(sequential, then several connections at once); each round trip's time minus 100 ms is the
+delay the proxy added on top of the toxic. The goal is p99 within 2 ms.
 
 Load shapes: keep-alive with 8 and 64 connections, and one connection per request
 (``Connection: close``). The upstream is nginx when installed (so it is not the bottleneck),
@@ -16,6 +23,7 @@ else a small uvloop HTTP responder. The load generator is ``wrk`` when installed
 Python asyncio generator (slower: its numbers are only comparable within one run).
 
     python benchmarks/bench_faultproxy.py [--duration 3] [--repeat 3] [--json results.json]
+                                          [--accuracy-only]
 """
 
 from __future__ import annotations
@@ -23,14 +31,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -135,10 +146,14 @@ def passthrough(upstream_port: int) -> Iterator[int]:
         yield port
 
 
+LATENCY_MS = 100
+
+
 @contextmanager
-def faultproxy(upstream_port: int) -> Iterator[tuple[int, int]]:
-    """One fault proxy process; ports of a proxy without toxics and of one with a ``noop``
-    toxic in each direction (so every chunk goes through the toxic-stage machinery)."""
+def faultproxy(upstream_port: int) -> Iterator[tuple[int, int, int]]:
+    """One fault proxy process; ports of a proxy without toxics, of one with a ``noop``
+    toxic in each direction (so every chunk goes through the toxic-stage machinery) and of one
+    with a ``LATENCY_MS`` downstream ``latency`` toxic."""
     args = [sys.executable, "-m", "harness.faultproxy", "-host", "127.0.0.1", "-port", "0"]
     with child(args) as process:
         assert process.stdout is not None
@@ -147,7 +162,7 @@ def faultproxy(upstream_port: int) -> Iterator[tuple[int, int]]:
             raise RuntimeError(f"fault proxy did not start: {line!r}")
         url = line.split()[1]
         ports = []
-        for name in ("bench", "bench-noop"):
+        for name in ("bench", "bench-noop", "bench-latency"):
             body = {"name": name, "listen": "127.0.0.1:0", "upstream": f"127.0.0.1:{upstream_port}"}
             listen = httpx.post(url + "/proxies", json=body, timeout=10).json()["listen"]
             ports.append(int(listen.rsplit(":", 1)[1]))
@@ -156,7 +171,11 @@ def faultproxy(upstream_port: int) -> Iterator[tuple[int, int]]:
             httpx.post(
                 url + "/proxies/bench-noop/toxics", json=toxic, timeout=10
             ).raise_for_status()
-        yield ports[0], ports[1]
+        latency = {"type": "latency", "stream": "downstream", "attributes": {"latency": LATENCY_MS}}
+        httpx.post(
+            url + "/proxies/bench-latency/toxics", json=latency, timeout=10
+        ).raise_for_status()
+        yield ports[0], ports[1], ports[2]
 
 
 # -- the minimal pass-through proxy and the fallback upstream --------------------------------
@@ -317,20 +336,175 @@ def run_python(
 SHAPES = [("keep-alive x8", 8, False), ("keep-alive x64", 64, False), ("conn/request x8", 8, True)]
 
 
-def benchmark(duration: int, repeat: int) -> tuple[list[Result], str, str]:
+# -- latency-toxic accuracy ------------------------------------------------------------------
+
+
+@dataclass
+class Accuracy:
+    shape: str
+    round_trips: int
+    direct_p50_ms: float
+    direct_p99_ms: float
+    """Round trips straight to the upstream, paced like the toxic's (idle ``LATENCY_MS``
+    between them): the machine's own tail for a request after an idle spell."""
+    baseline_p50_ms: float
+    baseline_p99_ms: float
+    """Round trips through the same proxy process without a toxic, paced like the toxic's
+    (idle ``LATENCY_MS`` between them), for context: the part of the tail that is the
+    machine's waking up, not the toxic's."""
+    added_p50_ms: float
+    added_p99_ms: float
+    added_max_ms: float
+    added_min_ms: float
+    """Round-trip time minus the toxic's latency, in ms."""
+
+    @property
+    def within_goal(self) -> bool:
+        return self.added_p99_ms <= 2.0 and self.added_min_ms >= -2.0
+
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+
+
+def _response_length(port: int) -> int:
+    """Bytes of one upstream response (it is always the same one)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(REQUEST)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, _, _rest = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+        return len(head) + 4 + length
+
+
+#: Linux ``SO_TIMESTAMPNS`` (also the ``SCM_`` type of its control message); Python 3.11 does
+#: not export it. The kernel stamps each received segment on CLOCK_REALTIME.
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_KERNEL_STAMPS = sys.platform == "linux"
+
+
+def _round_trips(port: int, count: int, size: int, pause: float) -> list[float]:
+    """``count`` sequential keep-alive request/response times (seconds) on one connection.
+
+    On Linux a response's arrival is the kernel's receive timestamp of its last segment, so
+    the time this client thread takes to wake up (or to get the GIL) is not counted: what is
+    measured is when the proxy wrote the response.
+    """
+    times: list[float] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if _KERNEL_STAMPS:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        for _ in range(count):
+            start_ns = time.time_ns()
+            sock.sendall(REQUEST)
+            got = 0
+            arrived_ns = 0
+            while got < size:
+                if _KERNEL_STAMPS:
+                    chunk, ancillary, _flags, _addr = sock.recvmsg(65536, 64)
+                    for level, kind, data in ancillary:
+                        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                            seconds, nanos = struct.unpack("qq", data[:16])
+                            arrived_ns = seconds * 1_000_000_000 + nanos
+                else:
+                    chunk = sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError("connection closed mid-response")
+                got += len(chunk)
+            times.append(((arrived_ns or time.time_ns()) - start_ns) / 1e9)
+            if pause:
+                time.sleep(pause)
+    return times
+
+
+def _concurrent_round_trips(
+    port: int, connections: int, count: int, size: int, pause: float
+) -> list[float]:
+    results: list[list[float]] = [[] for _ in range(connections)]
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        try:
+            results[index] = _round_trips(port, count, size, pause)
+        except BaseException as err:  # reported below, after the join
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    if errors:
+        raise RuntimeError(f"round trips failed: {errors[0]!r}")
+    return [t for times in results for t in times]
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+#: (shape, connections, round trips per connection, pause between round trips in s). The
+#: pause staggers the connections so their chunks do not all fall due at the same instant.
+ACCURACY_SHAPES = [
+    ("sequential x1", 1, 200, 0.0),
+    ("concurrent x8", 8, 60, 0.003),
+    ("concurrent x32", 32, 20, 0.003),
+]
+
+
+def latency_accuracy(
+    direct_port: int, plain_port: int, latency_port: int, size: int
+) -> list[Accuracy]:
+    results = []
+    for shape, connections, count, pause in ACCURACY_SHAPES:
+        _concurrent_round_trips(latency_port, connections, 2, size, 0.0)  # warm-up
+        # The baselines idle as long between round trips as the toxic makes each one last,
+        # so they see the same wake-up delays of an idle machine (CPU, VM and scheduler),
+        # which a back-to-back loop would not.
+        paced = pause + LATENCY_MS / 1000
+        direct = _concurrent_round_trips(direct_port, connections, count, size, paced)
+        baseline = _concurrent_round_trips(plain_port, connections, count, size, paced)
+        times = _concurrent_round_trips(latency_port, connections, count, size, pause)
+        added = [t * 1000 - LATENCY_MS for t in times]
+        results.append(
+            Accuracy(
+                shape,
+                len(times),
+                _percentile(direct, 0.5) * 1000,
+                _percentile(direct, 0.99) * 1000,
+                _percentile(baseline, 0.5) * 1000,
+                _percentile(baseline, 0.99) * 1000,
+                _percentile(added, 0.5),
+                _percentile(added, 0.99),
+                max(added),
+                min(added),
+            )
+        )
+    return results
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def benchmark(
+    duration: int, repeat: int, *, throughput: bool = True
+) -> tuple[list[Result], list[Accuracy], str, str]:
     load = run_wrk if shutil.which("wrk") else run_python
     generator = "wrk 1 thread" if shutil.which("wrk") else "python asyncio load generator"
     results: list[Result] = []
     with ExitStack() as stack:
         up_port, upstream_name = stack.enter_context(upstream())
-        plain, noop = stack.enter_context(faultproxy(up_port))
+        plain, noop, latency = stack.enter_context(faultproxy(up_port))
         targets = {
             "direct": up_port,
             "passthrough": stack.enter_context(passthrough(up_port)),
             "faultproxy": plain,
             "faultproxy+noop": noop,
         }
-        for shape, connections, close in SHAPES:
+        for shape, connections, close in SHAPES if throughput else []:
             runs: dict[str, list[Result]] = {target: [] for target in targets}
             for port in targets.values():
                 load(port, connections, close, 1)  # warm-up
@@ -341,28 +515,62 @@ def benchmark(duration: int, repeat: int) -> tuple[list[Result], str, str]:
                     runs[target].append(Result(target, shape, rps, avg, p99, errors))
             for target_runs in runs.values():
                 target_runs.sort(key=lambda r: r.requests_per_s)
-                results.append(target_runs[len(target_runs) // 2])
-    return results, upstream_name, generator
+                middle = target_runs[len(target_runs) // 2]
+                p99s = sorted(
+                    r.latency_p99_ms for r in target_runs if not math.isnan(r.latency_p99_ms)
+                )
+                if math.isnan(middle.latency_p99_ms) and p99s:
+                    # wrk occasionally prints no usable percentile: use the other runs'.
+                    middle.latency_p99_ms = p99s[len(p99s) // 2]
+                results.append(middle)
+        accuracy = latency_accuracy(up_port, plain, latency, _response_length(up_port))
+    return results, accuracy, upstream_name, generator
 
 
-def report(results: list[Result], upstream_name: str, generator: str) -> str:
+def report(
+    results: list[Result], accuracy: list[Accuracy], upstream_name: str, generator: str
+) -> str:
     lines = [
         f"upstream: {upstream_name}; load: {generator}; host: {os.cpu_count()} CPUs, "
         f"Python {sys.version.split()[0]}; median of the repeats",
-        "",
-        "| shape | target | req/s | avg ms | p99 ms | errors | vs direct | vs passthrough |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for shape, _c, _close in SHAPES:
+    if results:
+        lines += [
+            "",
+            "| shape | target | req/s | avg ms | p99 ms | p99 added ms | errors | vs direct "
+            "| vs passthrough |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+    for shape, _c, _close in SHAPES if results else []:
         row = {r.target: r for r in results if r.shape == shape}
         for target in ("direct", "passthrough", "faultproxy", "faultproxy+noop"):
             r = row[target]
+            # p99 added latency: this target's p99 minus the direct p99 of the same shape.
+            added = r.latency_p99_ms - row["direct"].latency_p99_ms
             lines.append(
                 f"| {shape} | {target} | {r.requests_per_s:,.0f} | {r.latency_avg_ms:.2f} | "
-                f"{r.latency_p99_ms:.2f} | {r.errors} | "
+                f"{r.latency_p99_ms:.2f} | {'-' if target == 'direct' else f'{added:.2f}'} | "
+                f"{r.errors} | "
                 f"{r.requests_per_s / row['direct'].requests_per_s:.2f} | "
                 f"{r.requests_per_s / row['passthrough'].requests_per_s:.2f} |"
             )
+    lines += [
+        "",
+        f"latency toxic {LATENCY_MS} ms downstream, jitter 0: added = round trip through it "
+        f"minus {LATENCY_MS} ms; paced = round trips without the toxic, {LATENCY_MS} ms apart, "
+        "straight to the upstream (direct) and through the fault proxy",
+        "",
+        "| shape | round trips | paced direct p50 / p99 ms | paced faultproxy p50 / p99 ms "
+        "| added p50 ms | added p99 ms | added max ms | added min ms | p99 within 2 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for a in accuracy:
+        lines.append(
+            f"| {a.shape} | {a.round_trips} | {a.direct_p50_ms:.2f} / {a.direct_p99_ms:.2f} | "
+            f"{a.baseline_p50_ms:.2f} / {a.baseline_p99_ms:.2f} | {a.added_p50_ms:.2f} | "
+            f"{a.added_p99_ms:.2f} | {a.added_max_ms:.2f} | {a.added_min_ms:.2f} | "
+            f"{'yes' if a.within_goal else 'NO'} |"
+        )
     return "\n".join(lines)
 
 
@@ -371,6 +579,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=3, help="seconds per measurement")
     parser.add_argument("--repeat", type=int, default=3, help="runs per point (median kept)")
     parser.add_argument("--json", type=Path, help="also write raw results here")
+    parser.add_argument(
+        "--accuracy-only", action="store_true", help="only the latency-toxic accuracy part"
+    )
     parser.add_argument("--serve-passthrough", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -381,10 +592,16 @@ def main() -> int:
         serve_upstream(args.serve_upstream)
         return 0
     sys.path.insert(0, str(ROOT))
-    results, upstream_name, generator = benchmark(args.duration, args.repeat)
-    print(report(results, upstream_name, generator))
+    results, accuracy, upstream_name, generator = benchmark(
+        args.duration, args.repeat, throughput=not args.accuracy_only
+    )
+    print(report(results, accuracy, upstream_name, generator))
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+        raw = {
+            "throughput": [asdict(r) for r in results],
+            "latency_accuracy": [asdict(a) for a in accuracy],
+        }
+        args.json.write_text(json.dumps(raw, indent=2))
     return 0
 
 
