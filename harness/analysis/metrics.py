@@ -321,17 +321,20 @@ def compute_recovery(
     window_s: float,
     epsilon: float,
     windows: int,
+    latency_slack_ms: float = 0.0,
 ) -> RecoveryResult:
     """Time from the last fault_removed until ``windows`` consecutive windows of ``window_s``
     are back at baseline level: goodput ≥ the floor and p95 ≤ the ceiling, where
 
     * floor = min((1-ε)·baseline goodput, 10th percentile of the baseline's own windows),
-    * ceiling = max((1+ε)·baseline p95, 90th percentile of the baseline's window p95s).
+    * ceiling = max((1+ε)·baseline p95, baseline p95 + ``latency_slack_ms``,
+      90th percentile of the baseline's window p95s).
 
     The percentile terms keep the verdict from calling a healthy system "not recovered" just
     because its latency is a few milliseconds and jitters by more than ε from window to window
     (the baseline itself would fail a pure ε test); they apply once the baseline has at least
-    ``windows`` whole windows.
+    ``windows`` whole windows. The slack says the same in absolute terms: a p95 a few
+    milliseconds above the baseline's is not a brownout anyone would notice.
 
     The first window starts at the last fault_removed; recovery_time_s is the start of the
     first window of the run of good windows, measured from there. Only whole windows before
@@ -356,7 +359,9 @@ def compute_recovery(
         return result
 
     goodput_floor = (1.0 - epsilon) * baseline.goodput_rps
-    p95_ceiling = (1.0 + epsilon) * baseline.latency_p95_ms
+    p95_ceiling = max(
+        (1.0 + epsilon) * baseline.latency_p95_ms, baseline.latency_p95_ms + latency_slack_ms
+    )
     base = prepared.timeline.phases["baseline"]
     if base.start is not None and base.end is not None:
         base_good, base_p95 = _window_stats(prepared, "baseline", base.start, base.end, window_s)

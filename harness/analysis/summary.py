@@ -24,15 +24,23 @@ from harness.analysis.phases import Timeline, build_timeline
 from harness.analysis.slos import SLOLike, evaluate_slos, latency_threshold_ms
 from harness.load.health import read_health, saturation
 
-__all__ = ["DEFAULT_RECOVERY_EPSILON", "DEFAULT_RECOVERY_WINDOWS", "SUMMARY_FILE", "analyze_run"]
+__all__ = [
+    "DEFAULT_RECOVERY_EPSILON",
+    "DEFAULT_RECOVERY_LATENCY_SLACK_MS",
+    "DEFAULT_RECOVERY_WINDOWS",
+    "SUMMARY_FILE",
+    "analyze_run",
+]
 
 SUMMARY_FILE: Final = "summary.json"
 #: Written by the Locust subprocess (harness.load.health): the generator's own CPU and lag.
 LOAD_HEALTH_FILE: Final = "load_health.jsonl"
 #: Recovery means within 10 % of baseline goodput and p95 ...
 DEFAULT_RECOVERY_EPSILON: Final = 0.1
-#: ... for 3 consecutive windows.
+#: ... for 3 consecutive windows ...
 DEFAULT_RECOVERY_WINDOWS: Final = 3
+#: ... where a p95 within this many milliseconds of the baseline's counts as back to baseline.
+DEFAULT_RECOVERY_LATENCY_SLACK_MS: Final = 10.0
 #: Below this many requests per window, per-window goodput and p95 are mostly noise.
 MIN_REQUESTS_PER_WINDOW: Final = 30
 
@@ -44,6 +52,7 @@ def analyze_run(
     window_s: float = 1.0,
     recovery_epsilon: float = DEFAULT_RECOVERY_EPSILON,
     recovery_windows: int = DEFAULT_RECOVERY_WINDOWS,
+    recovery_latency_slack_ms: float = DEFAULT_RECOVERY_LATENCY_SLACK_MS,
     chunk_rows: int | None = None,
     write: bool = True,
 ) -> Summary:
@@ -81,6 +90,7 @@ def analyze_run(
         window_s=window_s,
         epsilon=recovery_epsilon,
         windows=recovery_windows,
+        latency_slack_ms=recovery_latency_slack_ms,
     )
     base_rate = phases["baseline"].throughput_rps or 0.0
     judged = recovery.recovery_time_s is not None or bool(recovery.metastable)
