@@ -1,23 +1,35 @@
-"""Benchmark: one mock provider process against a bare ASGI endpoint on the same stack.
+"""Benchmark: one mock provider process against bare endpoints on the same stack.
 
 Measures, in one run, so the ratios mean something on any machine:
 
 1. non-streaming chat completions per second of `python -m mock_providers openai` (journal on)
    vs a bare raw-ASGI endpoint returning fixed JSON on the same uvicorn (httptools, uvloop)
    stack; printed as a ratio (goal >= 0.8);
-2. 1,000 concurrent streams at a 50 ms frame interval: p50/p99 of the gaps between frames seen
-   by the client, and the mock's CPU use;
-3. the streaming "knee": the concurrency at which the frame-gap p99 exceeds twice the interval,
-   for the mock and for a bare raw-ASGI streaming endpoint sending the same frames.
+2. 1,000 concurrent streams at a 50 ms frame interval: p50/p99 of the gaps between paced frames
+   as the client sees them and as the server hands them to uvicorn, and the mock's CPU use;
+3. the streaming knee: the most SSE chunks per second each server delivers before the cadence
+   slips (client-observed gap p99 above the interval plus a tolerance), and its CPU cost per
+   chunk, for the mock, a bare raw-ASGI endpoint and a bare Starlette `StreamingResponse`
+   endpoint sending the same frames at the same pace.
+
+The stream clients are `--client-procs` separate processes (asyncio Protocols on uvloop that
+only timestamp `data_received` and count frames), so the measuring side costs a few
+microseconds per chunk and does not queue behind one Python interpreter. Server-side gaps come
+from an ASGI wrapper around the server's `send`, in the benchmark only; the CPU figures to
+compare come from the runs without it.
 
 Usage: python benchmarks/bench_mock_providers.py [--quick] [--client auto|wrk|python]
-The load generator is `wrk` when installed (C, one thread), else a built-in asyncio client.
+                 [--only all|nonstream|streams] [--client-procs N]
+The non-streaming load generator is `wrk` when installed (C, one thread), else an asyncio client.
+Needs psutil and starlette (the `bench` extra).
 """
 
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -27,14 +39,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
+
 CHAT_BODY = orjson.dumps(
     {
         "model": "gpt-4o-mini",
@@ -51,10 +64,12 @@ STREAM_BODY = orjson.dumps(
 )
 
 
-# ---- the bare baseline servers (run in a child process) ------------------------------------
+# ---- the servers (each runs in a child process) ---------------------------------------------
+
+App = Callable[..., Awaitable[None]]
 
 
-def _bare_json_app(body: bytes) -> Callable[..., Awaitable[None]]:
+def _bare_json_app(body: bytes) -> App:
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -69,7 +84,8 @@ def _bare_json_app(body: bytes) -> Callable[..., Awaitable[None]]:
     return app
 
 
-def _bare_stream_app(frames: list[bytes], interval_s: float) -> Callable[..., Awaitable[None]]:
+def _bare_stream_app(frames: list[bytes], n_paced: int, interval_s: float) -> App:
+    """The mock's frames at the mock's pace, the plainest way (a sleep between sends)."""
     headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -80,7 +96,7 @@ def _bare_stream_app(frames: list[bytes], interval_s: float) -> Callable[..., Aw
             message = await receive()
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         for i, frame in enumerate(frames):
-            if i:
+            if 0 < i < n_paced:
                 await asyncio.sleep(interval_s)
             await send({"type": "http.response.body", "body": frame, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
@@ -88,18 +104,66 @@ def _bare_stream_app(frames: list[bytes], interval_s: float) -> Callable[..., Aw
     return app
 
 
-def serve_bare(kind: str, interval_ms: float) -> None:
+def _starlette_stream_app(frames: list[bytes], n_paced: int, interval_s: float) -> App:
+    """The issue's comparison: a bare Starlette SSE endpoint (`StreamingResponse`)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    async def events() -> Any:
+        for i, frame in enumerate(frames):
+            if 0 < i < n_paced:
+                await asyncio.sleep(interval_s)
+            yield frame
+
+    async def chat(request: Request) -> StreamingResponse:
+        await request.body()
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+def _timed(app: App, n_paced: int, gaps: array.array[float]) -> App:
+    """`app` with the gaps between the paced body messages it hands to the server recorded."""
+    clock = time.perf_counter
+
+    seen: set[Any] = set()
+
+    async def wrapped(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        client = scope.get("client")
+        if client not in seen:  # a connection's first stream is warm-up, as for the client
+            seen.add(client)
+            await app(scope, receive, send)
+            return
+        times: list[float] = []
+
+        async def timed_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                times.append(clock())
+            await send(message)
+
+        await app(scope, receive, timed_send)
+        if len(times) >= n_paced:
+            gaps.extend(times[i] - times[i - 1] for i in range(1, n_paced))
+
+    return wrapped
+
+
+def _uvicorn(app: App) -> Any:
     import uvicorn
 
-    # The baseline answers with what the mock answers (same size), rendered once.
-    sample = sample_reply()
-    if kind == "json":
-        app = _bare_json_app(sample["json"])
-    else:
-        app = _bare_stream_app(sample["frames"], interval_ms / 1000.0)
-    from mock_providers.server import bind, url_of
+    class Server(uvicorn.Server):
+        # Exit normally on SIGTERM (uvicorn re-raises it), so the gaps file gets written.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            signal.signal(signal.SIGTERM, self.handle_exit)
+            yield
 
-    sock = bind("127.0.0.1", 0)
+    # The mock's own server settings (mock_providers.server.build_server).
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -111,13 +175,47 @@ def serve_bare(kind: str, interval_ms: float) -> None:
         server_header=False,
         backlog=4096,
     )
-    server = uvicorn.Server(config)
+    return Server(config)
+
+
+def serve(kind: str, interval_ms: float, journal: str | None, gaps_path: str | None) -> None:
+    """Run one server until SIGTERM; write its server-side gaps to `gaps_path` on the way out."""
+    from mock_providers.server import bind, build_server, tune_gc, url_of
+
+    interval_s = interval_ms / 1000.0
+    gaps: array.array[float] = array.array("d")
+    server: Any
+    if kind == "mock":
+        from mock_providers import MockApp, MockConfig
+        from mock_providers.models import default_models, with_latency
+
+        models = with_latency(default_models("openai"), 0.0, 1000.0 / interval_ms, 0.0)
+        mock = MockApp(MockConfig("openai", journal=journal, models=models))
+        server = build_server(mock)
+        if gaps_path:
+            server.config.app = _timed(server.config.app, sample_reply()["n_paced"], gaps)
+        tune_gc()  # as `serve` does: the mock owns this process
+    else:
+        sample = sample_reply()
+        frames, n_paced = sample["frames"], sample["n_paced"]
+        app: App
+        if kind == "json":
+            app = _bare_json_app(sample["json"])
+        elif kind == "stream":
+            app = _bare_stream_app(frames, n_paced, interval_s)
+        else:
+            app = _starlette_stream_app(frames, n_paced, interval_s)
+        server = _uvicorn(_timed(app, n_paced, gaps) if gaps_path else app)
+    sock = bind("127.0.0.1", 0)
     print(f"BROWNOUT_READY {url_of(sock)}", flush=True)
     server.run(sockets=[sock])
+    if gaps_path:
+        with open(gaps_path, "wb") as out:
+            gaps.tofile(out)
 
 
 def sample_reply() -> dict[str, Any]:
-    """A real mock reply (plain and streamed) to replay from the bare server."""
+    """A real mock reply (plain and streamed) for the bare servers to send, rendered once."""
     import httpx
 
     from mock_providers import MockConfig, MockServer
@@ -126,7 +224,9 @@ def sample_reply() -> dict[str, Any]:
         plain = http.post("/v1/chat/completions", content=CHAT_BODY).content
         streamed = http.post("/v1/chat/completions", content=STREAM_BODY).content
     frames = [f + b"\n\n" for f in streamed.split(b"\n\n") if f]
-    return {"json": plain, "frames": frames}
+    # Frames before the one carrying a finish_reason are paced; the terminal ones are not.
+    n_paced = next(i for i, f in enumerate(frames) if b'"finish_reason":"' in f)
+    return {"json": plain, "frames": frames, "n_paced": n_paced}
 
 
 # ---- child processes ---------------------------------------------------------------------
@@ -158,20 +258,29 @@ class Child:
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(15)
+            self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
 
 
 def start_mock(journal: Path, extra: list[str] | None = None) -> Child:
+    """The product as shipped: `python -m mock_providers openai`."""
     return Child(
         ["-m", "mock_providers", "openai", "--port", "0", "--journal", str(journal), *(extra or [])]
     )
 
 
-def start_bare(kind: str, interval_ms: float = 50.0) -> Child:
-    return Child([__file__, "--serve-bare", kind, "--interval-ms", str(interval_ms)])
+def start_server(
+    kind: str, interval_ms: float = 50.0, journal: Path | None = None, gaps: Path | None = None
+) -> Child:
+    """A server of this file (`--serve kind`), optionally recording its server-side gaps."""
+    args = [__file__, "--serve", kind, "--interval-ms", str(interval_ms)]
+    if journal is not None:
+        args += ["--journal", str(journal)]
+    if gaps is not None:
+        args += ["--server-gaps", str(gaps)]
+    return Child(args)
 
 
 # ---- load generators -------------------------------------------------------------------------
@@ -272,66 +381,207 @@ def rps(
     return rate, (child.cpu_s() - cpu0) / max(1, total) * 1e6
 
 
-async def _streams(url: str, concurrency: int, seconds: float) -> dict[str, float]:
-    """`concurrency` clients each streaming back to back; gaps between frames they see."""
-    host, port = url.removeprefix("http://").split(":")
+# ---- the stream client (runs in --client-procs child processes) ------------------------------
+
+
+class _StreamRun:
+    """One client process's streams: counters, the gaps seen, when to stop."""
+
+    def __init__(self, request: bytes, n_paced: int, n_frames: int, deadline: float) -> None:
+        self.request = request
+        self.n_paced = n_paced
+        self.n_frames = n_frames
+        self.deadline = deadline
+        self.gaps: array.array[float] = array.array("d")
+        self.streams = self.broken = self.failures = self.frames = 0
+        self.open = 0
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def closed(self) -> None:
+        self.open -= 1
+        if self.open == 0 and not self.done.done():
+            self.done.set_result(None)
+
+
+class _StreamConn(asyncio.Protocol):
+    """One keep-alive connection streaming back to back; timestamps each read, nothing more."""
+
+    def __init__(self, run: _StreamRun) -> None:
+        self.run = run
+        self.transport: asyncio.Transport | None = None
+        self.times: list[float] = []
+        self.fresh = True
+        self.first = True  # the first stream of a connection is warm-up: not measured
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.run.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        if self.fresh:
+            self.fresh = False
+            if not data.startswith(b"HTTP/1.1 200"):
+                self.run.broken += 1
+                assert self.transport is not None
+                self.transport.close()
+                return
+        n = data.count(b"data: ")
+        if n == 1:
+            self.times.append(now)
+        elif n:
+            self.times.extend([now] * n)
+        if data.endswith(b"0\r\n\r\n"):
+            self._stream_done()
+
+    def _stream_done(self) -> None:
+        run, times = self.run, self.times
+        run.frames += len(times)
+        if len(times) != run.n_frames:
+            run.broken += 1
+        elif not self.first:
+            run.streams += 1
+            run.gaps.extend(times[i] - times[i - 1] for i in range(1, run.n_paced))
+        self.first = False
+        self.times = []
+        self.fresh = True
+        assert self.transport is not None
+        if time.perf_counter() < run.deadline:
+            self.transport.write(run.request)
+        else:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.times:  # closed in the middle of a stream
+            self.run.broken += 1
+        self.run.closed()
+
+
+async def _client(
+    host: str, port: int, concurrency: int, seconds: float, spread_s: float, run_args: list[int]
+) -> _StreamRun:
+    loop = asyncio.get_running_loop()
     request = (
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
         % (len(STREAM_BODY), STREAM_BODY)
     )
-    gaps: list[float] = []
-    streams = 0
-    failures = 0
-    deadline = time.perf_counter() + seconds
+    run = _StreamRun(request, run_args[0], run_args[1], time.perf_counter() + seconds)
+    run.open = concurrency
 
-    async def worker() -> None:
-        nonlocal streams, failures
+    async def connect() -> None:
         try:
-            reader, writer = await asyncio.open_connection(host, int(port))
+            await loop.create_connection(lambda: _StreamConn(run), host, port)
         except OSError:
-            failures += 1
-            return
-        while time.perf_counter() < deadline:
-            writer.write(request)
-            await reader.readuntil(b"\r\n\r\n")
-            last: float | None = None
-            while True:
-                size_line = await reader.readuntil(b"\r\n")
-                size = int(size_line.strip(), 16)
-                data = await reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                now = time.perf_counter()
-                # Only gaps between data frames paced by the server (not the first frame).
-                if last is not None and b"data: " in data:
-                    gaps.append(now - last)
-                last = now
-            streams += 1
-        writer.close()
+            run.failures += 1
+            run.closed()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    gaps.sort()
+    # Connections open spread over `spread_s`, like users arriving, not in lockstep.
+    pending = [
+        loop.call_later(spread_s * i / concurrency, lambda: loop.create_task(connect()))
+        for i in range(concurrency)
+    ]
+    await run.done
+    del pending
+    return run
 
-    def q(p: float) -> float:
-        return gaps[min(len(gaps) - 1, int(p * len(gaps)))] * 1000 if gaps else float("nan")
 
+def stream_client(args: list[str]) -> None:
+    """Child entry: URL CONCURRENCY SECONDS RAMP_S N_PACED N_FRAMES GAPS_FILE."""
+    import uvloop
+
+    url, concurrency, seconds, ramp_s, n_paced, n_frames, out = args
+    host, port = url.removeprefix("http://").split(":")
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    run = uvloop.run(
+        _client(
+            host,
+            int(port),
+            int(concurrency),
+            float(seconds),
+            float(ramp_s),
+            [int(n_paced), int(n_frames)],
+        )
+    )
+    with open(out, "wb") as f:
+        run.gaps.tofile(f)
+    summary = {
+        "streams": run.streams,
+        "broken": run.broken,
+        "failures": run.failures,
+        "frames": run.frames,
+        "wall_s": time.perf_counter() - t0,
+        "cpu_s": time.process_time() - cpu0,
+    }
+    print(orjson.dumps(summary).decode(), flush=True)
+
+
+def _pct(values: array.array[float] | list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000.0
+
+
+def stream_run(
+    child: Child, concurrency: int, seconds: float, interval_ms: float, procs: int, shape: Any
+) -> dict[str, float]:
+    """`concurrency` streams from `procs` client processes; client gaps, server CPU, chunks/s."""
+    procs = max(1, min(procs, concurrency))
+    # Users arrive over about one stream's length (not all in the same millisecond); each
+    # connection's first stream is not measured.
+    ramp_s = min(1.0, seconds / 4)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    with tempfile.TemporaryDirectory() as tmp:
+        cpu0, t0 = child.cpu_s(), time.perf_counter()
+        clients = []
+        for k in range(procs):
+            share = concurrency // procs + (1 if k < concurrency % procs else 0)
+            args = [child.url, share, seconds, ramp_s, shape[0], shape[1], f"{tmp}/g{k}"]
+            clients.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, "--stream-client", *map(str, args)],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    env=env,
+                    cwd=REPO,
+                )
+            )
+        try:
+            outs = [c.communicate(timeout=seconds + 120)[0] for c in clients]
+        finally:
+            for c in clients:
+                if c.poll() is None:
+                    c.kill()
+                    c.wait()
+        wall = time.perf_counter() - t0
+        cpu = child.cpu_s() - cpu0
+        gaps: array.array[float] = array.array("d")
+        for k in range(procs):
+            data = Path(f"{tmp}/g{k}").read_bytes()
+            gaps.frombytes(data)
+    summaries = [orjson.loads(o.strip().splitlines()[-1]) for o in outs]
+    total = {key: sum(s[key] for s in summaries) for key in summaries[0]}
+    client_wall = max(s["wall_s"] for s in summaries)
     return {
-        "p50_ms": q(0.50),
-        "p99_ms": q(0.99),
-        "streams": streams,
-        "frames": len(gaps),
-        "failures": failures,
+        "p50_ms": _pct(gaps, 0.50),
+        "p99_ms": _pct(gaps, 0.99),
+        "p999_ms": _pct(gaps, 0.999),
+        "streams": total["streams"],
+        "broken": total["broken"],
+        "failures": total["failures"],
+        "chunks_per_s": total["frames"] / client_wall,
+        "cpu_pct": 100.0 * cpu / wall,
+        "us_per_chunk": 1e6 * cpu / max(1, total["frames"]),
+        "client_cpu_pct": 100.0 * total["cpu_s"] / client_wall,
     }
 
 
-def stream_run(child: Child, concurrency: int, seconds: float) -> dict[str, float]:
-    import uvloop
-
-    cpu0, t0 = child.cpu_s(), time.perf_counter()
-    result = uvloop.run(_streams(child.url, concurrency, seconds))
-    result["cpu_pct"] = 100 * (child.cpu_s() - cpu0) / (time.perf_counter() - t0)
-    return result
+def server_gaps(path: Path) -> dict[str, float]:
+    gaps: array.array[float] = array.array("d")
+    gaps.frombytes(path.read_bytes())
+    return {"p50_ms": _pct(gaps, 0.5), "p99_ms": _pct(gaps, 0.99), "p999_ms": _pct(gaps, 0.999)}
 
 
 # ---- the benchmark ---------------------------------------------------------------------------
@@ -339,15 +589,22 @@ def stream_run(child: Child, concurrency: int, seconds: float) -> dict[str, floa
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--serve-bare", choices=("json", "stream"))
+    p.add_argument("--serve", choices=("json", "stream", "starlette", "mock"))
+    p.add_argument("--journal")
+    p.add_argument("--server-gaps")
+    p.add_argument("--stream-client", nargs=7)
     p.add_argument("--interval-ms", type=float, default=50.0)
     p.add_argument("--quick", action="store_true", help="shorter runs")
     p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    p.add_argument("--client-procs", type=int, default=2, help="stream client processes")
     p.add_argument("--seconds", type=float, default=0.0)
     p.add_argument("--only", choices=("all", "nonstream", "streams"), default="all")
     args = p.parse_args()
-    if args.serve_bare:
-        serve_bare(args.serve_bare, args.interval_ms)
+    if args.serve:
+        serve(args.serve, args.interval_ms, args.journal, args.server_gaps)
+        return 0
+    if args.stream_client:
+        stream_client(args.stream_client)
         return 0
     client = args.client
     if client == "auto":
@@ -356,20 +613,22 @@ def main() -> int:
     rounds = 2 if args.quick else 3
     print(
         f"# machine: {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.2f}, "
-        f"python {sys.version.split()[0]}, client={client}"
+        f"python {sys.version.split()[0]}, client={client}, stream client processes="
+        f"{args.client_procs}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         journal = Path(tmp) / "provider_calls.jsonl"
         if args.only in ("all", "nonstream"):
             bench_nonstream(client, journal, seconds, rounds)
         if args.only in ("all", "streams"):
-            bench_streams(journal, seconds, args.interval_ms, args.quick)
+            bench_streams(Path(tmp), seconds, args.interval_ms, args.quick, args.client_procs)
+    print(f"# load avg at the end {os.getloadavg()[0]:.2f}")
     return 0
 
 
 def bench_nonstream(client: str, journal: Path, seconds: float, rounds: int) -> None:
     mock = start_mock(journal)
-    bare = start_bare("json")
+    bare = start_server("json")
     runs: dict[str, list[tuple[float, float]]] = {"mock": [], "bare": [], "unique": []}
     try:
         rps(client, mock, 1.0, 16)  # warm-up
@@ -401,53 +660,98 @@ def bench_nonstream(client: str, journal: Path, seconds: float, rounds: int) -> 
     )
 
 
-def bench_streams(journal: Path, seconds: float, interval_ms: float, quick: bool) -> None:
-    pace = ["--tokens-per-s", str(1000.0 / interval_ms)]
-    mock = start_mock(journal, pace)
-    try:
-        stream_run(mock, 100, 1.0)  # warm-up
-        r = stream_run(mock, 1000, seconds * 1.5)
-    finally:
-        mock.stop()
-    print(
-        f"1000 streams @ {interval_ms:g} ms: frame gap p50 {r['p50_ms']:.1f} ms, "
-        f"p99 {r['p99_ms']:.1f} ms, mock CPU {r['cpu_pct']:.0f}%, "
-        f"{r['streams']:.0f} streams, {r['frames']:.0f} frames, "
-        f"{r['failures']:.0f} connect failures"
+def _fmt(r: dict[str, float]) -> str:
+    return (
+        f"client gap p50/p99/p99.9 {r['p50_ms']:.1f}/{r['p99_ms']:.1f}/{r['p999_ms']:.1f} ms, "
+        f"{r['chunks_per_s']:,.0f} chunks/s, server CPU {r['cpu_pct']:.0f}% "
+        f"({r['us_per_chunk']:.1f} us/chunk, {1e6 / r['us_per_chunk']:,.0f} chunks/s per core), "
+        f"client CPU {r['client_cpu_pct']:.0f}%, {r['streams']:.0f} streams measured, "
+        f"{r['broken']:.0f} broken, {r['failures']:.0f} connect failures"
     )
 
-    # The knee: both servers at each level, interleaved, until both exceed 2x the interval.
-    levels = [250, 500, 1000, 2000] if quick else [250, 500, 1000, 1500, 2000, 3000, 4000]
-    knees: dict[str, int | None] = {"mock": None, "bare": None}
-    factories: dict[str, Callable[[], Child]] = {
-        "mock": lambda: start_mock(journal, pace),
-        "bare": lambda: start_bare("stream", interval_ms),
-    }
+
+def bench_streams(tmp: Path, seconds: float, interval_ms: float, quick: bool, procs: int) -> None:
+    sample = sample_reply()
+    shape = (sample["n_paced"], len(sample["frames"]))
+    journal = tmp / "stream_calls.jsonl"
+    pace = ["--tokens-per-s", str(1000.0 / interval_ms)]
+    run_s = seconds * 1.5
+
+    # 1. 1,000 streams on each server as shipped (CPU, client gaps), then each wrapped to
+    # timestamp its sends (server-side gaps; the wrapper costs a few us per chunk).
+    plain: dict[str, dict[str, float]] = {}
+    for kind in ("mock", "stream", "starlette"):
+        child = start_mock(journal, pace) if kind == "mock" else start_server(kind, interval_ms)
+        try:
+            stream_run(child, 100, 1.0, interval_ms, procs, shape)  # warm-up
+            plain[kind] = stream_run(child, 1000, run_s, interval_ms, procs, shape)
+        finally:
+            child.stop()
+        print(f"1000 streams @ {interval_ms:g} ms, {kind}: {_fmt(plain[kind])}")
+    print(
+        "  CPU per chunk at 1000 streams, relative to the mock: bare ASGI "
+        f"{plain['stream']['us_per_chunk'] / plain['mock']['us_per_chunk']:.2f}, Starlette "
+        f"{plain['starlette']['us_per_chunk'] / plain['mock']['us_per_chunk']:.2f}"
+    )
+    gaps_file = tmp / "server_gaps.bin"
+    for kind in ("mock", "stream", "starlette"):
+        child = start_server(kind, interval_ms, journal, gaps_file)
+        try:
+            stream_run(child, 100, 1.0, interval_ms, procs, shape)
+            r = stream_run(child, 1000, run_s, interval_ms, procs, shape)
+        finally:
+            child.stop()
+        s = server_gaps(gaps_file)
+        print(
+            f"1000 streams, {kind} with send timestamps: server gap p50/p99/p99.9 "
+            f"{s['p50_ms']:.1f}/{s['p99_ms']:.1f}/{s['p999_ms']:.1f} ms; {_fmt(r)}"
+        )
+
+    # 2. The knee: every server at each level (interleaved) until its cadence slips.
+    slip_ms = interval_ms + max(2.0, interval_ms * 0.2)
+    levels = (
+        [250, 500, 1000, 1500, 2000, 3000] if quick else [250, 500, 1000, 1500, 2000, 2500, 3000]
+    )
+    best: dict[str, dict[str, float] | None] = {"mock": None, "stream": None, "starlette": None}
+    slipped: set[str] = set()
     for level in levels:
         row = []
-        for label, factory in factories.items():
-            if knees[label] is not None:
+        for kind in best:
+            if kind in slipped:
                 continue
-            child = factory()
-            try:
-                stream_run(child, 50, 0.5)  # warm-up
-                r = stream_run(child, level, seconds)
-            finally:
-                child.stop()
-            row.append(f"{label} p99 {r['p99_ms']:.0f} ms CPU {r['cpu_pct']:.0f}%")
-            if r["p99_ms"] > 2 * interval_ms:
-                knees[label] = level
-        print(f"  {level:5} streams: " + "; ".join(row))
-        if all(k is not None for k in knees.values()):
+            # A level that slips is run once more: on a shared box one noisy run is not a knee.
+            for _attempt in range(2):
+                child = (
+                    start_mock(journal, pace) if kind == "mock" else start_server(kind, interval_ms)
+                )
+                try:
+                    stream_run(child, 100, 1.0, interval_ms, procs, shape)
+                    r = stream_run(child, level, seconds, interval_ms, procs, shape)
+                finally:
+                    child.stop()
+                row.append(f"{kind}: {_fmt(r)}")
+                if r["p99_ms"] <= slip_ms and not r["broken"] and not r["failures"]:
+                    break
+            if r["p99_ms"] > slip_ms or r["broken"] or r["failures"]:
+                slipped.add(kind)
+            else:
+                best[kind] = r
+        print(f"  {level:5} streams:\n    " + "\n    ".join(row))
+        if len(slipped) == len(best):
             break
-
-    def fmt(k: int | None) -> str:
-        return f"{k}" if k else f"> {levels[-1]}"
-
-    print(
-        f"streaming knee (frame gap p99 > {2 * interval_ms:g} ms): mock {fmt(knees['mock'])} "
-        f"streams, bare ASGI {fmt(knees['bare'])} streams"
-    )
+    print(f"streaming knee (the most chunks/s with client gap p99 <= {slip_ms:g} ms):")
+    for kind, res in best.items():
+        if res is None:
+            print(f"  {kind}: slipped at the first level")
+            continue
+        print(
+            f"  {kind}: {res['chunks_per_s']:,.0f} chunks/s at {res['cpu_pct']:.0f}% of a core, "
+            f"{res['us_per_chunk']:.1f} us CPU/chunk = {1e6 / res['us_per_chunk']:,.0f} chunks/s "
+            f"per core{'' if kind in slipped else ' (did not slip)'}"
+        )
+    ratio = {k: (1e6 / r["us_per_chunk"]) for k, r in best.items() if r is not None}
+    if "mock" in ratio and "starlette" in ratio:
+        print(f"  mock / Starlette chunks/s per core: {ratio['mock'] / ratio['starlette']:.2f}")
 
 
 if __name__ == "__main__":

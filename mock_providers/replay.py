@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import orjson
 
@@ -129,6 +130,11 @@ class StreamReplayEntry:
     _old: tuple[bytes, bytes | None] = field(init=False)
     _id_prefix: str = field(init=False)
     _id_bytes: int = field(init=False)
+    # All frames in one buffer and where each ends: a replay substitutes the id and creation
+    # time once over the buffer and cuts it, instead of two replaces per frame (the per-stream
+    # cost is a few microseconds of every chunk's share at a thousand streams a second).
+    _blob: bytes = field(init=False)
+    _cuts: list[tuple[int, int]] = field(init=False)
 
     def __post_init__(self) -> None:
         sep = "_" if "_" in self.reply_id else "-"
@@ -136,14 +142,23 @@ class StreamReplayEntry:
         self._id_bytes = max(1, (len(self.reply_id) - len(self._id_prefix)) // 2)
         match = _CREATED.search(self.frames[0]) if self.frames else None
         self._old = (self.reply_id.encode(), match.group(0) if match else None)
+        self._blob = b"".join(self.frames)
+        ends = list(accumulate(len(f) for f in self.frames))
+        self._cuts = list(zip([0, *ends[:-1]], ends, strict=True))
 
     def render(self) -> list[bytes]:
         old_id, old_created = self._old
         new = new_id(self._id_prefix, self._id_bytes).encode()
-        frames = [f.replace(old_id, new) for f in self.frames]
+        created: bytes | None = None
         if old_created is not None:
-            key = old_created[: old_created.index(b":") + 1]
-            created = key + b"%d" % time.time()
-            if created != old_created:
-                frames = [f.replace(old_created, created) for f in frames]
+            created = old_created[: old_created.index(b":") + 1] + b"%d" % time.time()
+        blob = self._blob.replace(old_id, new)
+        if old_created is not None and created is not None and created != old_created:
+            blob = blob.replace(old_created, created)
+        if len(blob) == len(self._blob):
+            return [blob[start:end] for start, end in self._cuts]
+        # An id or a time of another length moved the cuts: substitute frame by frame.
+        frames = [f.replace(old_id, new) for f in self.frames]
+        if old_created is not None and created is not None:
+            frames = [f.replace(old_created, created) for f in frames]
         return frames

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from mock_providers.cadence import wakeups
 from mock_providers.call import Call
 from mock_providers.drift import apply_frame_drift
 from mock_providers.engine import (
@@ -82,25 +83,45 @@ async def send_stream(
 async def pace_frames(
     call: Call, encoded: list[bytes], n_body: int, ttft_s: float, interval_s: float
 ) -> None:
-    """Send a stream's frames at the model's pace (the no-fault hot loop)."""
+    """Send a stream's frames at the model's pace (the no-fault hot loop).
+
+    Frame k of the body is due `k * interval_s` after the first one (absolute deadlines), so
+    a late wake-up shortens the next gap instead of delaying every later frame: the cadence
+    does not drift under load. A frame more than a whole interval late (a stall of the whole
+    process) moves the schedule rather than bursting frames to catch up. Short gaps wait on
+    the loop's shared per-millisecond wake-ups (`cadence`), not a timer per frame. The
+    terminal frames are not paced; they go out in one write with the end of the body.
+    """
     if ttft_s > 0:
         await call.pause(ttft_s)
     # Thousands of streams run this loop at once: talk to the event loop and the server
     # directly instead of through Call's helpers.
     gone = call.gone()
-    send = call.frame
+    send = call.send
+    clock = asyncio.get_running_loop().time
+    wake_at = wakeups().at
     short = 0 < interval_s < 0.5
-    for index, data in enumerate(encoded):
-        if 0 < index < n_body and interval_s > 0:
-            if short:
-                await asyncio.sleep(interval_s)
-            else:
-                await call.pause(interval_s)
+    paced = min(n_body, len(encoded))
+    due = clock()
+    for index in range(paced):
+        if index and interval_s > 0:
+            due += interval_s
+            delay = due - clock()
+            if delay > 0:
+                if short:
+                    await wake_at(due)
+                else:
+                    await call.pause(delay)
+            elif delay < -interval_s:
+                due -= delay
         if gone.is_set():
             call.stream_completed = False
             return
-        await send(data)
-    await call.end_stream(completed=True)
+        await send({"type": "http.response.body", "body": encoded[index], "more_body": True})
+    if gone.is_set():
+        call.stream_completed = False
+        return
+    await call.end_stream(completed=True, tail=b"".join(encoded[paced:]))
 
 
 async def replay_stream(call: Call, engine: Engine, entry: StreamReplayEntry) -> None:

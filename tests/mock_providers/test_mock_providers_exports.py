@@ -12,6 +12,7 @@ SUBMODULES = {
     "anthropic_routes",
     "anthropic_wire",
     "app",
+    "cadence",
     "call",
     "cli",
     "control",
