@@ -1,9 +1,9 @@
 """A real Locust subprocess against the example SUT: every request recorded, classified right.
 
-The fake provider fails by request id (its last hex digit), so each requests.jsonl row can be
-checked individually against what must have happened to it: 0-7 answered, 8-b failed with 500s
-on all four of the naive SUT's attempts (502), c-f answered with an empty answer (200 that fails
-validation).
+The fake provider gives each new request id the next outcome in turn (answered; 500s on all four
+of the naive SUT's attempts, so 502; an empty answer, a 200 that fails validation) and remembers
+it, so each requests.jsonl row can be checked individually against what must have happened to it,
+and every outcome occurs in every run.
 """
 
 from __future__ import annotations
@@ -39,14 +39,30 @@ from harness.load import (
     read_records,
 )
 
-FAILING, EMPTY = set("89ab"), set("cdef")
+
+class Rotation:
+    """Gives each new request id the next outcome in turn, and the same one on every retry.
+
+    Outcomes follow arrival order, not the (random) ids, so every outcome occurs in every run
+    however few requests it makes."""
+
+    def __init__(self, *kinds: str) -> None:
+        self.kinds = kinds
+        self.plan: dict[str, str] = {}
+
+    def kind(self, request_id: str | None) -> str:
+        key = request_id or ""
+        return self.plan.setdefault(key, self.kinds[len(self.plan) % len(self.kinds)])
+
+
+ROTATION = Rotation("ok", "failing", "empty")
 
 
 def by_request_id(request_id: str | None, _seen: int) -> Reply:
-    last = (request_id or "0")[-1]
-    if last in FAILING:
+    kind = ROTATION.kind(request_id)
+    if kind == "failing":
         return Reply(status=500)
-    if last in EMPTY:
+    if kind == "empty":
         return Reply(content="")
     return Reply()
 
@@ -110,8 +126,8 @@ def test_locust_records_every_request_against_the_sut(
         assert abs((row.t_end - row.t_start) * 1000 - row.latency_ms) < 1.0
         assert row.name == "POST /ask" and row.ttft_ms is None and row.bytes > 0
         calls = fake_provider.calls_for(row.request_id)  # the id reached the provider
-        last = row.request_id[-1]
-        if last in FAILING:
+        kind = ROTATION.plan[row.request_id]
+        if kind == "failing":
             outcomes["failed"] += 1
             assert (row.status, row.ok, row.error_class, row.valid) == (
                 502,
@@ -121,7 +137,7 @@ def test_locust_records_every_request_against_the_sut(
             )
             assert row.error is not None and row.error.startswith("HTTP 502")
             assert len(calls) == 4
-        elif last in EMPTY:
+        elif kind == "empty":
             outcomes["invalid"] += 1
             assert (row.status, row.ok, row.error_class, row.valid) == (
                 200,
@@ -248,12 +264,15 @@ def test_sigterm_mid_run_records_the_requests_in_flight(
     assert len(rows) == len(fake_provider.snapshot())  # nothing sent went unrecorded
 
 
+STREAM_ROTATION = Rotation("ok", "cut", "stalled")
+
+
 def streamed(request_id: str | None, _seen: int) -> Reply:
     chunks = ('data: {"delta": "Back"}\n\n', 'data: {"delta": "off"}\n\n', "data: [DONE]\n\n")
-    last = (request_id or "0")[-1]
-    if last in FAILING:
+    kind = STREAM_ROTATION.kind(request_id)
+    if kind == "cut":
         return Reply(chunks=chunks[:1], then="cut")
-    if last in EMPTY:
+    if kind == "stalled":
         return Reply(chunks=chunks[:1], then="stall")
     return Reply(chunks=chunks, chunk_delay_s=0.15)
 
@@ -278,15 +297,15 @@ def test_streamed_bodies_record_time_to_first_byte_and_cuts(
     rows = list(read_records(requests_file))
     seen: Counter[str] = Counter()
     for row in rows:
-        last = row.request_id[-1]
+        kind = STREAM_ROTATION.plan[row.request_id]
         assert row.status == 200 and row.ttft_ms is not None and row.bytes > 0
         assert row.ttft_ms <= row.latency_ms
-        if last in FAILING:
+        if kind == "cut":
             seen["cut"] += 1
             assert (row.ok, row.error_class, row.valid) == (False, "connection", None)
             assert row.error is not None and row.error.startswith("body cut after 25 bytes")
             assert row.bytes == 25
-        elif last in EMPTY:
+        elif kind == "stalled":
             seen["stalled"] += 1
             assert (row.ok, row.error_class, row.valid) == (False, "timeout", None)
         else:
