@@ -9,6 +9,7 @@ import orjson
 from mock_providers import anthropic_wire as wire
 from mock_providers.call import Call
 from mock_providers.engine import JSON_CT, decide
+from mock_providers.model_routes import model_handlers
 from mock_providers.pipeline import serve_chat, serve_simple
 from mock_providers.wire import new_id
 
@@ -42,24 +43,7 @@ async def count_tokens(app: MockApp, call: Call, payload: Any) -> None:
     await call.respond(200, orjson.dumps({"input_tokens": tokens}), JSON_CT)
 
 
-async def list_models(app: MockApp, call: Call, payload: Any) -> None:
-    fired = decide(app.faults, call, None, False)
-    if await serve_simple(call, FORMAT, app.engine, fired, None, 0):
-        return
-    models = tuple(app.engine.models.values())
-    await call.respond(200, orjson.dumps(wire.models_page(models)), JSON_CT)
-
-
-async def get_model(app: MockApp, call: Call, payload: Any) -> None:
-    model_id = call.endpoint[len("/v1/models/") :]
-    call.model = model_id
-    spec = app.engine.models.get(model_id)
-    if spec is None:
-        raise FORMAT.model_not_found(model_id)
-    fired = decide(app.faults, call, model_id, False)
-    if await serve_simple(call, FORMAT, app.engine, fired, model_id, 0):
-        return
-    await call.respond(200, orjson.dumps(wire.model_object(spec)), JSON_CT)
+list_models, get_model = model_handlers(FORMAT, wire.models_page, wire.model_object)
 
 
 ROUTES: dict[tuple[str, str], Handler] = {

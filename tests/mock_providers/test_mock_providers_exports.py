@@ -21,6 +21,7 @@ SUBMODULES = {
     "engine",
     "faults",
     "journal",
+    "model_routes",
     "models",
     "openai_routes",
     "openai_wire",
