@@ -165,10 +165,13 @@ def validate(scenarios: Sequence[Path]) -> None:
 
 @cli.command()
 def schema() -> None:
-    """Print the scenario format as JSON Schema (for editors and CI linters)."""
-    from harness.scenario import Scenario
+    """Print the scenario format as JSON Schema (for editors and CI linters).
 
-    click.echo(json.dumps(Scenario.model_json_schema(by_alias=True), indent=2))
+    Durations accept the strings brownout accepts (20s, 1m30s); fault types are an enum.
+    """
+    from harness.scenario.schema import scenario_json_schema
+
+    click.echo(json.dumps(scenario_json_schema(), indent=2))
 
 
 _PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}

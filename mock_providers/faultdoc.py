@@ -125,7 +125,7 @@ def render() -> str:
     out.append("## Drift profiles\n")
     out.append(
         '`{"type": "drift", "params": {"profile": NAME}}`. The effect column is '
-        "what the official SDKs show (shared/reference/provider-wire.md §3); "
+        "what the official SDKs show; "
         "`tests/mock_providers/test_mock_providers_drift.py` checks each one.\n"
     )
     out.append("| provider | profile | change | applies to | client-visible effect |")

@@ -1,29 +1,37 @@
-"""Durations as scenario authors write them: ``300ms``, ``20s``, ``1.5m``, ``1h`` or a bare number
-of seconds. Kept tiny and separate because both the model and error messages use it."""
+"""Durations as scenario authors write them: ``300ms``, ``20s``, ``1.5m``, ``1h``, compounds
+such as ``1m30s`` or ``1h2m``, or a bare number of seconds. Kept tiny and separate because the
+model, the JSON Schema and error messages all use it."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["DURATION_PATTERN", "format_duration", "parse_duration"]
 
-_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_NUMBER = r"\d+(?:\.\d+)?"
+#: One or more ``<number><unit>`` parts, largest unit first (``1h2m3s500ms``), or a bare number.
+#: The same pattern is published in the JSON Schema, so editors accept what brownout accepts.
+DURATION_PATTERN = (
+    rf"^\s*(?=\d)(?:{_NUMBER}\s*|(?:{_NUMBER}h)?\s*(?:{_NUMBER}m(?!s))?\s*(?:{_NUMBER}s)?\s*"
+    rf"(?:{_NUMBER}ms)?\s*)$"
+)
+_WHOLE = re.compile(DURATION_PATTERN)
+_PART = re.compile(rf"({_NUMBER})\s*(ms|h|m|s)?")
+_EXPECTED = "expected a duration such as 300ms, 20s, 1m or 1m30s"
 
 
 def parse_duration(value: object) -> float:
     """Return seconds; raise ValueError with the accepted forms when ``value`` is not one."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration such as 300ms, 20s or 1m, found {value!r}")
+        raise ValueError(f"{_EXPECTED}, found {value!r}")
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"expected a duration >= 0, found {value!r}")
         return float(value)
-    if isinstance(value, str):
-        match = _PATTERN.match(value)
-        if match:
-            return float(match.group(1)) * _UNITS_S[match.group(2) or "s"]
-    raise ValueError(f"expected a duration such as 300ms, 20s or 1m, found {value!r}")
+    if isinstance(value, str) and _WHOLE.match(value):
+        return sum(float(number) * _UNITS_S[unit or "s"] for number, unit in _PART.findall(value))
+    raise ValueError(f"{_EXPECTED}, found {value!r}")
 
 
 def format_duration(seconds: float) -> str:

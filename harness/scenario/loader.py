@@ -33,6 +33,7 @@ from harness.scenario.model import (
     url_host,
 )
 from harness.scenario.source import Located, Position, parse_yaml
+from harness.scenario.yaml_hints import describe_yaml_error
 
 __all__ = ["load_scenario", "locate_problem", "parse_scenario"]
 
@@ -58,7 +59,7 @@ def parse_scenario(text: str, filename: str = "<scenario>") -> Scenario:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
-        raise ScenarioError([f"{where}: invalid YAML: {exc.problem or exc.context}"]) from None
+        raise ScenarioError([f"{where}: {describe_yaml_error(exc, text)}"]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([f"{filename}: invalid YAML: {exc}"]) from None
 
