@@ -11,12 +11,13 @@ import harness
 PROBE = """
 import sys
 import harness, harness.cli, harness.scenario, harness.run, harness.load, harness.analysis
-import harness.report, harness.toxiproxy, harness.faultproxy, mock_providers
-print(" ".join(sorted(m for m in ("locust", "gevent") if m in sys.modules)) or "clean")
+import harness.report, harness.toxiproxy, harness.faultproxy, harness.testing, mock_providers
+print(" ".join(sorted(m for m in ("locust", "gevent", "pytest") if m in sys.modules)) or "clean")
 """
 
 
-def test_importing_harness_and_mock_providers_does_not_load_locust_or_gevent() -> None:
+def test_importing_harness_and_mock_providers_does_not_load_locust_gevent_or_pytest() -> None:
+    # pytest stays a test-time dependency: only pytest itself loads harness.pytest_plugin.
     out = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=True
     )

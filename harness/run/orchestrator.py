@@ -285,12 +285,14 @@ class _Run:
         }
         try:
             argv = [arg.format(**values) for arg in raw]
+            # The same placeholders in env values: OPENAI_BASE_URL: "{proxy.openai.url}/v1".
+            sut_env = {key: value.format(**values) for key, value in sut.env.items()}
         except (KeyError, AttributeError, IndexError, ValueError) as exc:
             raise ScenarioError(
-                [f"{self.source}: sut.command: unknown placeholder {exc} in {sut.command!r}"]
+                [f"{self.source}: sut: unknown placeholder {exc} in {sut.command!r} / env"]
             ) from None
         cwd = self.source.resolve().parent / sut.cwd if sut.cwd else None
-        env = {"BROWNOUT_RUN_DIR": str(self.run_dir.path), **sut.env}
+        env = {"BROWNOUT_RUN_DIR": str(self.run_dir.path), **sut_env}
         for name, url in proxy_urls.items():
             env[f"BROWNOUT_PROXY_{name.upper()}_URL"] = url
         for name, url in provider_urls.items():

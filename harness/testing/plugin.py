@@ -1,1 +1,0 @@
-"""The pytest plugin (``pytest11`` entry point ``brownout``)."""
