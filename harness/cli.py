@@ -8,13 +8,18 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 import harness
+from harness.commands.compare import compare as compare_command
 from harness.errors import BrownoutError, InfrastructureError, ScenarioError, UsageError
+
+if TYPE_CHECKING:
+    from harness.analysis import Summary
 
 __all__ = ["main"]
 
@@ -56,15 +61,39 @@ def cli() -> None:
     help="Use the Toxiproxy server at this URL instead of the embedded one [env: TOXIPROXY_URL].",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict and the report path.")
+@click.option(
+    "--baseline",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="A stored run (its directory or summary.json) to compare against; a metric that "
+    "regressed beyond its tolerance fails the run (exit 1).",
+)
+@click.option(
+    "--tolerance",
+    "tolerance_values",
+    multiple=True,
+    metavar="FRACTION|METRIC=FRACTION",
+    help="With --baseline: relative change allowed (0.1 by default; latency_p95_ms=0.3 for one "
+    "metric). Repeatable.",
+)
 def run(
-    scenario: Path, time_scale: float, reports_dir: Path, toxiproxy_url: str | None, quiet: bool
+    scenario: Path,
+    time_scale: float,
+    reports_dir: Path,
+    toxiproxy_url: str | None,
+    quiet: bool,
+    baseline: Path | None,
+    tolerance_values: tuple[str, ...],
 ) -> None:
     """Run SCENARIO (a YAML file), then analyse it and write the reports.
 
-    Exits 0 when every SLO holds, 1 when one fails, 2 for an invalid scenario, 3 when a
-    component could not run, 130 when interrupted (faults are removed and data kept).
+    Exits 0 when every SLO holds (and, with --baseline, nothing regressed), 1 when one fails,
+    2 for an invalid scenario, 3 when a component could not run, 130 when interrupted (faults
+    are removed and data kept).
     """
     from harness.run import RunOptions, run_scenario
+
+    gate = _baseline_gate(baseline, tolerance_values)
 
     def progress(line: str) -> None:
         if not quiet:
@@ -87,7 +116,7 @@ def run(
             click.echo("brownout: run interrupted before any request was made", err=True)
             sys.exit(EXIT_INTERRUPTED)
         _fail(result.error or InfrastructureError("the run produced no request records"))
-    passed = _analyse_and_report(result.run_dir, quiet=quiet)
+    passed = _analyse_and_report(result.run_dir, quiet=quiet, gate=gate, scenario_file=scenario)
     if result.aborted:
         click.echo("brownout: run interrupted; partial data and report kept", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -98,11 +127,19 @@ def run(
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-def report(run_dir: Path) -> None:
+@click.option(
+    "--baseline",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Compare against this stored run, as `brownout run --baseline` does.",
+)
+@click.option("--tolerance", "tolerance_values", multiple=True, metavar="FRACTION|METRIC=FRACTION")
+def report(run_dir: Path, baseline: Path | None, tolerance_values: tuple[str, ...]) -> None:
     """Re-analyse RUN_DIR and re-render its reports from its files alone."""
     if not (run_dir / "events.jsonl").exists():
         _fail(UsageError(f"{run_dir} is not a brownout run directory (no events.jsonl)"))
-    passed = _analyse_and_report(run_dir, quiet=False)
+    gate = _baseline_gate(baseline, tolerance_values)
+    passed = _analyse_and_report(run_dir, quiet=False, gate=gate)
     sys.exit(0 if passed else 1)
 
 
@@ -111,15 +148,65 @@ def _has_data(run_dir: Path) -> bool:
     return requests.exists() and requests.stat().st_size > 0
 
 
-def _analyse_and_report(run_dir: Path, *, quiet: bool) -> bool:
-    from harness.analysis import analyze_run
-    from harness.report import render_report
+@dataclass(frozen=True)
+class _Gate:
+    """``--baseline``: the stored run's summary, read before the run starts."""
+
+    baseline: Summary
+    tolerance: float
+    tolerances: dict[str, float]
+
+
+def _baseline_gate(baseline: Path | None, tolerance_values: tuple[str, ...]) -> _Gate | None:
+    from harness.commands.common import parse_tolerances
+    from harness.report.compare import DEFAULT_TOLERANCE
+    from harness.report.render import read_baseline
 
     try:
-        summary = analyze_run(run_dir)
-        paths = render_report(run_dir, summary)
+        default, per_metric = parse_tolerances(tolerance_values)
+        if baseline is None:
+            if tolerance_values:
+                raise UsageError("--tolerance needs --baseline RUN_DIR")
+            return None
+        summary = read_baseline(baseline)
     except BrownoutError as exc:
         _fail(exc)
+    return _Gate(summary, DEFAULT_TOLERANCE if default is None else default, per_metric)
+
+
+def _analyse_and_report(
+    run_dir: Path,
+    *,
+    quiet: bool,
+    gate: _Gate | None = None,
+    scenario_file: Path | None = None,
+) -> bool:
+    from harness.analysis import analyze_run
+    from harness.commands.common import describe_delta
+    from harness.report import compare_summaries, render_report
+    from harness.report.github import publish_to_github
+
+    comparison = None
+    try:
+        summary = analyze_run(run_dir)
+        if gate is None:
+            paths = render_report(run_dir, summary)
+        else:
+            paths = render_report(
+                run_dir,
+                summary,
+                baseline=gate.baseline,
+                tolerance=gate.tolerance,
+                tolerances=gate.tolerances,
+            )
+            comparison = compare_summaries(
+                summary, gate.baseline, tolerance=gate.tolerance, tolerances=gate.tolerances
+            )
+        annotations = publish_to_github(summary, run_dir, comparison, scenario_file=scenario_file)
+    except BrownoutError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(InfrastructureError(f"could not write the reports: {exc}"))
     if not quiet:
         for phase in ("baseline", "fault", "recovery"):
             metrics = summary.phases.get(phase)
@@ -130,20 +217,30 @@ def _analyse_and_report(run_dir: Path, *, quiet: bool) -> bool:
             click.echo(
                 f"  {phase:<9} requests={metrics.requests or 0:<6} "
                 f"error_rate={_fmt(err, '.1%')} amplification={_fmt(amp, '.2f')} "
-                f"p95={_fmt(metrics.latency_p95_ms, '.0f')}ms",
+                f"p95={_fmt(metrics.latency_p95_ms, '.0f', 'ms')}",
                 err=True,
             )
-    for slo in summary.slos:
-        mark = "PASS" if slo.passed else "FAIL"
-        click.echo(f"  [{mark}] {slo.name}: {slo.reason}", err=True)
-    verdict = "PASSED" if summary.passed else "FAILED"
+        for slo in summary.slos:
+            mark = "PASS" if slo.passed else "FAIL"
+            click.echo(f"  [{mark}] {slo.name}: {slo.reason}", err=True)
+        if comparison is not None:
+            for delta in comparison.regressions:
+                click.echo(f"  [REGRESSED] {describe_delta(delta)}", err=True)
+    for line in annotations:
+        click.echo(line)
+    regressed = comparison is not None and bool(comparison.regressions)
+    passed = bool(summary.passed) and not regressed
+    verdict = "PASSED" if passed else "FAILED"
+    if regressed and comparison is not None:
+        count = len(comparison.regressions)
+        verdict += f" ({count} regression{'s' if count != 1 else ''} against the baseline)"
     html = next((p for p in paths if p.suffix == ".html"), run_dir / "report.html")
     click.echo(f"brownout: {verdict}; report: {html}")
-    return bool(summary.passed)
+    return passed
 
 
-def _fmt(value: float | int | None, spec: str) -> str:
-    return "n/a" if value is None else format(value, spec)
+def _fmt(value: float | int | None, spec: str, unit: str = "") -> str:
+    return "n/a" if value is None else format(value, spec) + unit
 
 
 @cli.command()
@@ -197,6 +294,9 @@ def mock(ctx: click.Context) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
+
+
+cli.add_command(compare_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,7 +8,8 @@ per-metric floor, so noise on tiny numbers (0.1 % → 0.2 % errors) is not a reg
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from harness.analysis.metrics import METRICS
@@ -84,6 +85,8 @@ class Comparison:
     current_run_id: str
     tolerance: float
     deltas: list[MetricDelta]
+    #: Per-metric tolerances that override ``tolerance`` (``--tolerance latency_p95_ms=0.3``).
+    tolerances: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def regressions(self) -> list[MetricDelta]:
@@ -91,9 +94,15 @@ class Comparison:
 
 
 def compare_summaries(
-    current: Summary, baseline: Summary, *, tolerance: float = DEFAULT_TOLERANCE
+    current: Summary,
+    baseline: Summary,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    tolerances: Mapping[str, float] | None = None,
 ) -> Comparison:
-    """Every metric of every phase present in both runs, judged against the baseline run."""
+    """Every metric of every phase present in both runs, judged against the baseline run;
+    ``tolerances`` overrides ``tolerance`` for the metrics it names."""
+    overrides = dict(tolerances or {})
     deltas = []
     for phase in _PHASES:
         now = current.phases.get(phase)
@@ -102,9 +111,15 @@ def compare_summaries(
             continue
         for metric in METRICS:
             deltas.append(
-                _delta(phase, metric, before.metric(metric), now.metric(metric), tolerance)
+                _delta(
+                    phase,
+                    metric,
+                    before.metric(metric),
+                    now.metric(metric),
+                    overrides.get(metric, tolerance),
+                )
             )
-    return Comparison(baseline.run_id, current.run_id, tolerance, deltas)
+    return Comparison(baseline.run_id, current.run_id, tolerance, deltas, overrides)
 
 
 def _delta(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -13,7 +14,7 @@ from harness.report.html import render_html
 from harness.report.junit import render_junit
 from harness.report.markdown import render_markdown
 
-__all__ = ["render_report"]
+__all__ = ["read_baseline", "render_report"]
 
 
 def render_report(
@@ -22,6 +23,7 @@ def render_report(
     *,
     baseline: Path | Summary | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
+    tolerances: Mapping[str, float] | None = None,
 ) -> list[Path]:
     """Write report.html, junit.xml and summary.md into ``run_dir``; return their paths.
 
@@ -40,12 +42,20 @@ def render_report(
     if baseline is not None:
         if not isinstance(baseline, Summary):
             baseline = _read_summary(_summary_path(Path(baseline)))
-        comparison = compare_summaries(summary, baseline, tolerance=tolerance)
+        comparison = compare_summaries(
+            summary, baseline, tolerance=tolerance, tolerances=tolerances
+        )
     return [
         render_html(summary, run_dir, comparison),
         render_junit(summary, run_dir, comparison),
         render_markdown(summary, run_dir, comparison),
     ]
+
+
+def read_baseline(path: Path) -> Summary:
+    """The summary of a stored run (its directory or its summary.json); ``UsageError`` when
+    there is none, so a bad ``--baseline`` fails before a run starts, not after."""
+    return _read_summary(_summary_path(Path(path)))
 
 
 def _summary_path(path: Path) -> Path:
