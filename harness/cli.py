@@ -116,13 +116,15 @@ def run(
             click.echo("brownout: run interrupted before any request was made", err=True)
             sys.exit(EXIT_INTERRUPTED)
         _fail(result.error or InfrastructureError("the run produced no request records"))
-    passed = _analyse_and_report(result.run_dir, quiet=quiet, gate=gate, scenario_file=scenario)
+    code = _analyse_and_report(result.run_dir, quiet=quiet, gate=gate, scenario_file=scenario)
     if result.aborted:
         click.echo("brownout: run interrupted; partial data and report kept", err=True)
         sys.exit(EXIT_INTERRUPTED)
     if result.error is not None:
-        _fail(result.error)
-    sys.exit(0 if passed else 1)
+        # The verdict line above already said INVALID RUN; this is the reason, not a 2nd verdict.
+        click.echo(f"brownout: {result.error}", err=True)
+        sys.exit(result.error.exit_code)
+    sys.exit(code)
 
 
 @cli.command()
@@ -139,8 +141,7 @@ def report(run_dir: Path, baseline: Path | None, tolerance_values: tuple[str, ..
     if not (run_dir / "events.jsonl").exists():
         _fail(UsageError(f"{run_dir} is not a brownout run directory (no events.jsonl)"))
     gate = _baseline_gate(baseline, tolerance_values)
-    passed = _analyse_and_report(run_dir, quiet=False, gate=gate)
-    sys.exit(0 if passed else 1)
+    sys.exit(_analyse_and_report(run_dir, quiet=False, gate=gate))
 
 
 def _has_data(run_dir: Path) -> bool:
@@ -180,7 +181,9 @@ def _analyse_and_report(
     quiet: bool,
     gate: _Gate | None = None,
     scenario_file: Path | None = None,
-) -> bool:
+) -> int:
+    """Analyse, render, print the one verdict line; the exit code: 0 passed, 1 an SLO failed
+    or a regression, 3 the run is invalid (never PASSED, whatever its SLOs say)."""
     from harness.analysis import analyze_run
     from harness.commands.common import describe_delta
     from harness.report import compare_summaries, render_report
@@ -228,15 +231,20 @@ def _analyse_and_report(
                 click.echo(f"  [REGRESSED] {describe_delta(delta)}", err=True)
     for line in annotations:
         click.echo(line)
+    html = next((p for p in paths if p.suffix == ".html"), run_dir / "report.html")
+    if not summary.valid:
+        for problem in summary.validity_problems:
+            click.echo(f"  [INVALID] {problem}", err=True)
+        click.echo(f"brownout: INVALID RUN; report: {html}")
+        return InfrastructureError.exit_code
     regressed = comparison is not None and bool(comparison.regressions)
     passed = bool(summary.passed) and not regressed
     verdict = "PASSED" if passed else "FAILED"
     if regressed and comparison is not None:
         count = len(comparison.regressions)
         verdict += f" ({count} regression{'s' if count != 1 else ''} against the baseline)"
-    html = next((p for p in paths if p.suffix == ".html"), run_dir / "report.html")
     click.echo(f"brownout: {verdict}; report: {html}")
-    return passed
+    return 0 if passed else 1
 
 
 def _fmt(value: float | int | None, spec: str, unit: str = "") -> str:

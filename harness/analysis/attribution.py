@@ -38,11 +38,19 @@ def attribute_faults(data: RunData, prepared: PreparedRun) -> list[FaultWindowRe
         in_window = (prepared.call_t >= fault.applied_at) & (prepared.call_t <= until)
         hit = call_fault.isin(hit_labels).to_numpy(dtype=bool) & in_window
         hit_ids = call_ids[hit & (call_ids != 0)]
+        span = until - fault.applied_at
+        latencies = prepared.req_latency[during]
         results.append(
             _result(
                 fault,
                 requests_during=int(during.sum()),
                 failed_during=int(failed_during.sum()),
+                goodput_during_rps=float((during & prepared.req_good).sum() / span)
+                if span > 0
+                else None,
+                latency_p95_during_ms=float(np.percentile(latencies, 95))
+                if latencies.size
+                else None,
                 calls_hit=int(hit.sum()),
                 failed_requests_hit=int(np.isin(failed_ids, hit_ids).sum()),
                 error_classes_during={str(k): int(v) for k, v in sorted(classes.items())},

@@ -38,8 +38,9 @@ __all__ = [
 
 #: How a JSON value becomes a column: float (null → NaN), bool (null → False),
 #: tristate (true → 1.0, false → 0.0, null → NaN), category (low-cardinality text),
-#: id (text compared only for equality, stored as a uint64 hash; null → 0).
-ColumnKind = Literal["float", "bool", "tristate", "category", "id"]
+#: id (text compared only for equality, stored as a uint64 hash; null → 0),
+#: trace_id (a W3C ``traceparent``'s trace id, hashed like an id; null or malformed → 0).
+ColumnKind = Literal["float", "bool", "tristate", "category", "id", "trace_id"]
 
 REQUEST_COLUMNS: Final[Mapping[str, ColumnKind]] = {
     "t_start": "float",
@@ -64,10 +65,12 @@ CALL_COLUMNS: Final[Mapping[str, ColumnKind]] = {
     "in_flight": "float",
     "provider": "category",
     "name": "category",
+    "endpoint": "category",
     "fault": "category",
     "stream_completed": "tristate",
     "retry_count": "float",
     "fingerprint": "id",
+    "traceparent": "trace_id",
 }
 
 SUT_METRIC_COLUMNS: Final[Mapping[str, ColumnKind]] = {
@@ -214,8 +217,11 @@ def _column(values: list[Any], kind: ColumnKind) -> Any:
         )
     if kind == "bool":
         return np.array([v is True for v in values], dtype=bool)
+    if kind == "trace_id":
+        # version-traceid-parentid-flags; the trace id names the user request end to end.
+        values = [_trace_id(v) for v in values]
     strings = np.array([v if type(v) is str else None for v in values], dtype=object)
-    if kind == "id":
+    if kind in ("id", "trace_id"):
         return hash_ids(strings)
     # Per chunk, so repeated strings (error classes, names) are stored once per chunk. The
     # categories are always object dtype: union_categoricals needs the same dtype in every
@@ -223,6 +229,15 @@ def _column(values: list[Any], kind: ColumnKind) -> Any:
     present = strings[~pd.isna(strings)]
     categories = pd.Index(pd.unique(present), dtype=object)
     return pd.Categorical(strings, categories=categories)
+
+
+def _trace_id(value: Any) -> str | None:
+    if type(value) is not str:
+        return None
+    parts = value.split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or parts[1] == "0" * 32:
+        return None
+    return parts[1].lower()
 
 
 def hash_ids(strings: npt.NDArray[np.object_]) -> npt.NDArray[np.uint64]:

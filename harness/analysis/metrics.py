@@ -23,12 +23,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from harness.analysis.join import ATTRIBUTED, join_calls, request_phases
 from harness.analysis.loading import RunData
 from harness.analysis.models import (
     AttemptsPerRequest,
     LatencyPercentiles,
     PhaseMetrics,
-    RecoveryResult,
+    ProviderFigures,
     TimeSeries,
 )
 from harness.analysis.phases import PHASE_ORDER, REPORTED_PHASES, Timeline, assign_phases
@@ -39,7 +40,6 @@ __all__ = [
     "QUEUE_DEPTH_METRIC",
     "PreparedRun",
     "compute_phase_metrics",
-    "compute_recovery",
     "compute_timeseries",
     "prepare_run",
 ]
@@ -68,24 +68,53 @@ class PreparedRun:
     req_end_phase: IntArray
     req_ttft: FloatArray
     req_succeeded: BoolArray
+    #: the phase of each request by the boundary rule (harness.analysis.join)
     req_phase: IntArray
+    #: the phase in which each request started (time-based)
+    req_start_phase: IntArray
     req_latency: FloatArray
     req_failed: BoolArray
     req_good: BoolArray
     req_error_class: pd.Series
     #: provider calls per request (NaN where the request has no id); None when ids do not join
     req_attempts: FloatArray | None
+    req_retries: FloatArray | None
+    req_failovers: FloatArray | None
     call_t: FloatArray
+    #: each call's phase: its request's, when attributed; else the phase it arrived in
     call_phase: IntArray
+    call_arrival_phase: IntArray
+    call_joined: BoolArray
     call_tokens: FloatArray
+    call_failed: BoolArray
     call_wasted: BoolArray
     call_in_flight: FloatArray
     call_sdk_retry: BoolArray
     call_repeated: BoolArray
+    call_retry: BoolArray
+    call_failover: BoolArray
+    call_provider: IntArray
+    call_provider_names: list[str]
+    call_endpoint: IntArray
+    call_endpoint_names: list[str]
     queue_t: FloatArray
     queue_value: FloatArray
     queue_phase: IntArray
     latency_threshold_ms: float | None
+    method: str
+    joined_fraction: float
+
+    @property
+    def attributed(self) -> bool:
+        return self.method == ATTRIBUTED
+
+
+def _codes(column: pd.Series) -> tuple[IntArray, list[str]]:
+    categorical = pd.Categorical(column)
+    return (
+        np.asarray(categorical.codes, dtype=np.int64),
+        [str(c) for c in categorical.categories],
+    )
 
 
 def prepare_run(
@@ -93,11 +122,12 @@ def prepare_run(
 ) -> PreparedRun:
     req = data.requests
     req_t = req["t_start"].to_numpy(dtype=np.float64)
+    req_t_end = req["t_end"].to_numpy(dtype=np.float64)
     latency = req["latency_ms"].to_numpy(dtype=np.float64, copy=True)
     # A row without latency_ms (older writer, crash) still has start and end times.
     missing = np.isnan(latency)
     if missing.any():
-        spans = (req["t_end"].to_numpy(dtype=np.float64) - req_t) * 1000.0
+        spans = (req_t_end - req_t) * 1000.0
         latency[missing] = spans[missing]
     ok = req["ok"].to_numpy(dtype=bool)
     valid = req["valid"].to_numpy(dtype=np.float64)
@@ -118,35 +148,41 @@ def prepare_run(
         calls["tokens_out"].to_numpy(dtype=np.float64)
     )
 
-    # Ids are uint64 hashes, 0 where the row has none (see loading.hash_ids).
+    # Ids are uint64 hashes, 0 where the row has none (see loading.hash_ids); a call without
+    # X-Request-Id joins on its traceparent's trace id.
     req_ids = req["request_id"].to_numpy(dtype=np.uint64)
     call_ids = calls["request_id"].to_numpy(dtype=np.uint64)
-    req_has_id = req_ids != 0
+    trace_ids = calls["traceparent"].to_numpy(dtype=np.uint64)
+    call_ids = np.where(call_ids != 0, call_ids, trace_ids)
     call_has_id = call_ids != 0
-    known = call_has_id & np.isin(call_ids, req_ids[req_has_id])
-    joined = bool(known.any())
+    provider_codes, provider_names = _codes(calls["name"])
+    endpoint_codes, endpoint_names = _codes(calls["endpoint"])
+    arrival_phase = assign_phases(call_t, timeline)
+    join = join_calls(
+        req_ids,
+        call_ids,
+        call_t,
+        provider_codes,
+        endpoint_codes,
+        arrival_phase >= PHASE_ORDER.index("baseline"),
+    )
+    joined = join.call_request >= 0
+    attributed = join.method == ATTRIBUTED
+
+    req_phase = request_phases(req_t, req_t_end, latency, timeline)
+    call_phase = arrival_phase.copy()
+    if attributed:
+        call_phase[joined] = req_phase[join.call_request[joined]]
+
     call_wasted = call_failed.copy()
-    req_attempts: FloatArray | None = None
-    if joined:
-        served = np.isin(call_ids, req_ids[succeeded & req_has_id])
-        call_wasted |= known & ~served
-        counts = pd.Series(call_ids[call_has_id]).value_counts()
-        # A fresh, writable array: under copy-on-write pandas may hand out read-only views.
-        attempts: FloatArray = np.array(
-            pd.Series(req_ids).map(counts).to_numpy(dtype=np.float64, na_value=np.nan),
-            dtype=np.float64,
-            copy=True,
-        )
-        attempts[req_has_id & np.isnan(attempts)] = 0.0
-        attempts[~req_has_id] = np.nan
-        req_attempts = attempts
+    call_wasted[joined] |= ~succeeded[join.call_request[joined]]
 
     retry_count = calls["retry_count"].to_numpy(dtype=np.float64)
     call_repeated = np.zeros(len(calls), dtype=bool)
-    with_id = calls.loc[call_has_id, ["t", "request_id", "fingerprint"]]
+    with_id = calls.loc[call_has_id, ["t", "fingerprint"]].assign(rid=call_ids[call_has_id])
     if len(with_id):
         ordered = with_id.sort_values("t", kind="stable")
-        again = ordered.duplicated(subset=["request_id", "fingerprint"], keep="first")
+        again = ordered.duplicated(subset=["rid", "fingerprint"], keep="first")
         call_repeated[again.index[again.to_numpy(dtype=bool)].to_numpy()] = True
 
     sut = data.sut_metrics
@@ -156,34 +192,49 @@ def prepare_run(
     queue_t = queue_by_t.index.to_numpy(dtype=np.float64)
     queue_value = queue_by_t.to_numpy(dtype=np.float64)
 
+    any_join = bool(joined.any())
     return PreparedRun(
         timeline=timeline,
         req_t=req_t,
-        req_t_end=req["t_end"].to_numpy(dtype=np.float64),
-        req_end_phase=assign_phases(req["t_end"].to_numpy(dtype=np.float64), timeline),
+        req_t_end=req_t_end,
+        req_end_phase=assign_phases(req_t_end, timeline),
         req_ttft=req["ttft_ms"].to_numpy(dtype=np.float64),
         req_succeeded=succeeded,
-        req_phase=assign_phases(req_t, timeline),
+        req_phase=req_phase,
+        req_start_phase=assign_phases(req_t, timeline),
         req_latency=latency,
         req_failed=~ok,
         req_good=good,
         req_error_class=error_class.reset_index(drop=True),
-        req_attempts=req_attempts,
+        req_attempts=join.attempts if any_join else None,
+        req_retries=join.retries if any_join else None,
+        req_failovers=join.failovers if any_join else None,
         call_t=call_t,
-        call_phase=assign_phases(call_t, timeline),
+        call_phase=call_phase,
+        call_arrival_phase=arrival_phase,
+        call_joined=joined,
         call_tokens=tokens,
+        call_failed=call_failed,
         call_wasted=call_wasted,
         call_in_flight=calls["in_flight"].to_numpy(dtype=np.float64),
         call_sdk_retry=np.asarray(retry_count >= 1, dtype=bool),
         call_repeated=call_repeated,
+        call_retry=join.call_retry,
+        call_failover=join.call_failover,
+        call_provider=provider_codes,
+        call_provider_names=provider_names,
+        call_endpoint=endpoint_codes,
+        call_endpoint_names=endpoint_names,
         queue_t=queue_t,
         queue_value=queue_value,
         queue_phase=assign_phases(queue_t, timeline),
         latency_threshold_ms=latency_threshold_ms,
+        method=join.method,
+        joined_fraction=join.joined_fraction,
     )
 
 
-def _phase_mask(codes: IntArray, phase: str) -> BoolArray:
+def phase_mask(codes: IntArray, phase: str) -> BoolArray:
     if phase == "run":
         return np.asarray(codes >= PHASE_ORDER.index("baseline"), dtype=bool)
     return np.asarray(codes == PHASE_ORDER.index(phase), dtype=bool)
@@ -200,6 +251,11 @@ def _ratio(num: float, den: float) -> float | None:
     return None if den == 0 else num / den
 
 
+#: The fault phase's amplification is measured over requests that lived wholly inside it when
+#: at least this many did (steady state); otherwise over all of its requests.
+MIN_STEADY_REQUESTS: Final = 30
+
+
 def compute_phase_metrics(prepared: PreparedRun) -> dict[str, PhaseMetrics]:
     """Every metric for baseline, fault, recovery and run, in REPORTED_PHASES order.
 
@@ -210,16 +266,53 @@ def compute_phase_metrics(prepared: PreparedRun) -> dict[str, PhaseMetrics]:
     for name in REPORTED_PHASES:
         results[name] = _one_phase(prepared, name)
     base_fan_out = results["baseline"].fan_out
-    for metrics in results.values():
-        if metrics.fan_out is None:
+    for name, metrics in results.items():
+        fan_out = metrics.fan_out
+        if name == "fault" and fan_out is not None:
+            fan_out = steady_fault_fan_out(prepared)[0] or fan_out
+        if fan_out is None:
             reason = metrics.unavailable.get("fan_out", "fan-out not computable")
             metrics.unavailable["retry_amplification"] = reason
         elif base_fan_out is None or base_fan_out == 0:
             why = results["baseline"].unavailable.get("fan_out", "baseline fan-out is 0")
             metrics.unavailable["retry_amplification"] = f"no baseline to compare with: {why}"
         else:
-            metrics.retry_amplification = metrics.fan_out / base_fan_out
+            metrics.retry_amplification = fan_out / base_fan_out
     return results
+
+
+def steady_fault_fan_out(prepared: PreparedRun) -> tuple[float | None, str]:
+    """Mean calls of the fault-phase requests that started and ended inside the fault phase.
+
+    Requests at the edges of the window did part of their work outside it (a request whose
+    retries land after the fault was removed makes fewer calls), which biases a mean over all
+    fault-phase requests low by about (request duration ÷ window length). The steady-state
+    figure is what "amplification under this fault" means; it needs attribution and at least
+    ``MIN_STEADY_REQUESTS`` such requests, else (None, why) and the caller keeps the mean over
+    all of the phase's requests.
+    """
+    fault = prepared.timeline.phases["fault"]
+    if fault.start is None or fault.end is None:
+        return None, "no fault phase"
+    if not prepared.attributed or prepared.req_attempts is None:
+        return None, "provider calls do not join user requests: time-based estimate"
+    inside = (
+        (prepared.req_phase == PHASE_ORDER.index("fault"))
+        & (prepared.req_t >= fault.start)
+        & (prepared.req_t_end <= fault.end)
+        & ~np.isnan(prepared.req_attempts)
+    )
+    count = int(inside.sum())
+    if count < MIN_STEADY_REQUESTS:
+        return None, (
+            f"only {count} requests lived wholly inside the fault phase (fewer than "
+            f"{MIN_STEADY_REQUESTS}): amplification is the mean over all fault-phase requests"
+        )
+    mean = float(prepared.req_attempts[inside].mean())
+    return mean, (
+        f"mean calls of the {count} requests that started and ended inside the fault phase "
+        "(steady state), over the baseline's fan-out"
+    )
 
 
 def _one_phase(prepared: PreparedRun, name: str) -> PhaseMetrics:
@@ -232,7 +325,7 @@ def _one_phase(prepared: PreparedRun, name: str) -> PhaseMetrics:
     why = metrics.unavailable
     duration = phase.end - phase.start
 
-    mask = _phase_mask(prepared.req_phase, name)
+    mask = phase_mask(prepared.req_phase, name)
     count = int(mask.sum())
     failed = int(prepared.req_failed[mask].sum())
     good = int(prepared.req_good[mask].sum())
@@ -244,7 +337,7 @@ def _one_phase(prepared: PreparedRun, name: str) -> PhaseMetrics:
         metrics.goodput_rps = good / duration
     else:
         why["throughput_rps"] = why["goodput_rps"] = f"the {name} phase lasted 0 s"
-    no_requests = f"no user requests started in the {name} phase"
+    no_requests = f"no user requests belong to the {name} phase"
     if count == 0:
         for metric in ("error_rate", "good_request_fraction", "fan_out"):
             why[metric] = no_requests
@@ -269,21 +362,49 @@ def _one_phase(prepared: PreparedRun, name: str) -> PhaseMetrics:
         metrics.ttft_ms = LatencyPercentiles(
             p50=_percentile(ttft, 50), p95=_percentile(ttft, 95), p99=_percentile(ttft, 99)
         )
-        completions = int(_phase_mask(prepared.req_end_phase, name).sum())
-        metrics.rate_deficit = 1.0 - completions / count
+        started = int(phase_mask(prepared.req_start_phase, name).sum())
+        completions = int(phase_mask(prepared.req_end_phase, name).sum())
+        if started:
+            metrics.rate_deficit = 1.0 - completions / started
 
-    call_mask = _phase_mask(prepared.call_phase, name)
+    call_mask = phase_mask(prepared.call_phase, name)
     attempts = int(call_mask.sum())
     metrics.provider_attempts = attempts
-    if count:
-        metrics.fan_out = attempts / count
+    per_request = None
+    if prepared.attributed and prepared.req_attempts is not None:
+        metrics.unattributed_calls = int((call_mask & ~prepared.call_joined).sum())
+        per_request = prepared.req_attempts[mask]
+        per_request = per_request[~np.isnan(per_request)]
+        if per_request.size:
+            metrics.fan_out = float(per_request.mean())
+        elif count:
+            why["fan_out"] = f"no request of the {name} phase carried an id"
+    elif count:
+        # Time-based estimate: calls that arrived in the phase per request that started in it.
+        arrived = int(phase_mask(prepared.call_arrival_phase, name).sum())
+        started = int(phase_mask(prepared.req_start_phase, name).sum())
+        if started:
+            metrics.fan_out = arrived / started
+        else:
+            why["fan_out"] = f"no user request started in the {name} phase"
     metrics.tokens_total = int(prepared.call_tokens[call_mask].sum())
     metrics.wasted_tokens = int(prepared.call_tokens[call_mask & prepared.call_wasted].sum())
     successes = int(prepared.req_succeeded[mask].sum())
     if successes:
         metrics.tokens_per_success = metrics.tokens_total / successes
     metrics.sdk_retry_calls = int((call_mask & prepared.call_sdk_retry).sum())
-    metrics.repeated_calls = int((call_mask & prepared.call_repeated).sum())
+    no_join = "provider calls carry no id that joins a user request: unknown"
+    if prepared.req_attempts is None:
+        for metric in ("repeated_calls", "retry_calls", "failover_calls", "requests_failed_over"):
+            why[metric] = no_join
+    else:
+        metrics.repeated_calls = int((call_mask & prepared.call_repeated).sum())
+        assert prepared.req_retries is not None and prepared.req_failovers is not None
+        metrics.retry_calls = int(np.nansum(prepared.req_retries[mask]))
+        failovers = prepared.req_failovers[mask]
+        metrics.failover_calls = int(np.nansum(failovers))
+        metrics.requests_failed_over = int((failovers > 0).sum())
+    _by_provider(prepared, call_mask, metrics)
     in_flight = prepared.call_in_flight[call_mask]
     in_flight = in_flight[~np.isnan(in_flight)]
     if in_flight.size:
@@ -291,134 +412,64 @@ def _one_phase(prepared: PreparedRun, name: str) -> PhaseMetrics:
     else:
         why["max_provider_in_flight"] = f"no provider call with in_flight arrived in {name}"
 
-    queue = prepared.queue_value[_phase_mask(prepared.queue_phase, name)]
+    queue = prepared.queue_value[phase_mask(prepared.queue_phase, name)]
     queue = queue[~np.isnan(queue)]
     if queue.size:
         metrics.max_queue_depth = float(queue.max())
     else:
         why["max_queue_depth"] = f"no {QUEUE_DEPTH_METRIC} sample from the SUT in {name}"
 
-    if prepared.req_attempts is None:
-        metrics.attempts_per_request = AttemptsPerRequest()
-    else:
-        per_request = prepared.req_attempts[mask]
-        per_request = per_request[~np.isnan(per_request)]
-        if per_request.size:
-            metrics.attempts_per_request = AttemptsPerRequest(
-                p50=float(np.percentile(per_request, 50)),
-                p99=float(np.percentile(per_request, 99)),
-                max=float(per_request.max()),
-            )
+    if per_request is not None and per_request.size:
+        metrics.attempts_per_request = AttemptsPerRequest(
+            mean=float(per_request.mean()),
+            p50=float(np.percentile(per_request, 50)),
+            p99=float(np.percentile(per_request, 99)),
+            max=float(per_request.max()),
+        )
     if name not in ("recovery", "run"):
         why["recovery_time_s"] = "recovery time is measured in the recovery phase"
     return metrics
 
 
-def compute_recovery(
-    prepared: PreparedRun,
-    baseline: PhaseMetrics,
-    *,
-    window_s: float,
-    epsilon: float,
-    windows: int,
-    latency_slack_ms: float = 0.0,
-) -> RecoveryResult:
-    """Time from the last fault_removed until ``windows`` consecutive windows of ``window_s``
-    are back at baseline level: goodput ≥ the floor and p95 ≤ the ceiling, where
-
-    * floor = min((1-ε)·baseline goodput, 10th percentile of the baseline's own windows),
-    * ceiling = max((1+ε)·baseline p95, baseline p95 + ``latency_slack_ms``,
-      90th percentile of the baseline's window p95s).
-
-    The percentile terms keep the verdict from calling a healthy system "not recovered" just
-    because its latency is a few milliseconds and jitters by more than ε from window to window
-    (the baseline itself would fail a pure ε test); they apply once the baseline has at least
-    ``windows`` whole windows. The slack says the same in absolute terms: a p95 a few
-    milliseconds above the baseline's is not a brownout anyone would notice.
-
-    The first window starts at the last fault_removed; recovery_time_s is the start of the
-    first window of the run of good windows, measured from there. Only whole windows before
-    the load stops count: a run that never gets there is **metastable**.
-    """
-    result = RecoveryResult(
-        epsilon=epsilon,
-        windows=windows,
-        window_s=window_s,
-        baseline_goodput_rps=baseline.goodput_rps,
-        baseline_p95_ms=baseline.latency_p95_ms,
-    )
-    recovery = prepared.timeline.phases["recovery"]
-    if recovery.start is None or recovery.end is None:
-        result.reason = f"the recovery phase did not happen: {recovery.absent_reason}"
-        return result
-    if baseline.goodput_rps is None or baseline.latency_p95_ms is None:
-        missing = baseline.unavailable.get("latency_p95_ms") or baseline.unavailable.get(
-            "goodput_rps", "baseline goodput unknown"
-        )
-        result.reason = f"no baseline to recover to: {missing}"
-        return result
-
-    goodput_floor = (1.0 - epsilon) * baseline.goodput_rps
-    p95_ceiling = max(
-        (1.0 + epsilon) * baseline.latency_p95_ms, baseline.latency_p95_ms + latency_slack_ms
-    )
-    base = prepared.timeline.phases["baseline"]
-    if base.start is not None and base.end is not None:
-        base_good, base_p95 = _window_stats(prepared, "baseline", base.start, base.end, window_s)
-        base_p95 = base_p95[~np.isnan(base_p95)]
-        if base_good.size >= windows and base_p95.size >= windows:
-            goodput_floor = min(goodput_floor, float(np.percentile(base_good, 10)))
-            p95_ceiling = max(p95_ceiling, float(np.percentile(base_p95, 90)))
-    result.goodput_floor_rps = goodput_floor
-    result.p95_ceiling_ms = p95_ceiling
-
-    start = recovery.start
-    good_rps, p95 = _window_stats(prepared, "recovery", start, recovery.end, window_s)
-    whole = good_rps.size
-    # A window with no requests has no p95 and cannot count as recovered.
-    healthy = (good_rps >= goodput_floor) & ~np.isnan(p95) & (p95 <= p95_ceiling)
-
-    streak = 0
-    for index, ok in enumerate(healthy.tolist()):
-        streak = streak + 1 if ok else 0
-        if streak == windows:
-            first = index - windows + 1
-            result.recovery_time_s = first * window_s
-            result.metastable = False
-            result.reason = (
-                f"recovered {first * window_s:g} s after the last fault was removed "
-                f"({windows} consecutive {window_s:g} s windows at baseline level)"
-            )
-            return result
-    result.metastable = True
-    result.reason = (
-        f"never recovered: in {whole} whole {window_s:g} s windows after the last fault was "
-        f"removed there were never {windows} in a row with goodput >= {goodput_floor:.3g}/s "
-        f"and p95 <= {p95_ceiling:.4g} ms"
-    )
-    return result
-
-
-def _window_stats(
-    prepared: PreparedRun, phase: str, start: float, end: float, window_s: float
-) -> tuple[FloatArray, FloatArray]:
-    """Goodput (req/s) and p95 latency of each whole ``window_s`` window of ``phase`` requests
-    started in [start, end); p95 is NaN for a window without requests."""
-    whole = max(math.floor((end - start) / window_s + 1e-9), 0)
-    in_phase = _phase_mask(prepared.req_phase, phase)
-    bins = np.floor((prepared.req_t[in_phase] - start) / window_s).astype(np.int64)
-    keep = (bins >= 0) & (bins < whole)
+def _by_provider(prepared: PreparedRun, call_mask: BoolArray, metrics: PhaseMetrics) -> None:
+    """Calls, failures and tokens per provider and per provider endpoint; retries and
+    failovers per provider (a failover call is counted on the provider that received it)."""
+    if not call_mask.any():
+        return
+    provider = prepared.call_provider[call_mask]
+    endpoint = prepared.call_endpoint[call_mask]
     frame = pd.DataFrame(
         {
-            "bin": bins[keep],
-            "good": prepared.req_good[in_phase][keep],
-            "latency": prepared.req_latency[in_phase][keep],
+            "provider": provider,
+            "endpoint": endpoint,
+            "failed": prepared.call_failed[call_mask],
+            "tokens": prepared.call_tokens[call_mask],
         }
     )
-    grouped = frame.groupby("bin")
-    good_rps = grouped["good"].sum().reindex(range(whole), fill_value=0).to_numpy() / window_s
-    p95 = grouped["latency"].quantile(0.95).reindex(range(whole)).to_numpy(dtype=np.float64)
-    return good_rps.astype(np.float64), p95
+    names = prepared.call_provider_names
+    endpoints = prepared.call_endpoint_names
+
+    def label(code: int, table: list[str]) -> str:
+        return table[code] if code >= 0 else "unknown"
+
+    known = prepared.req_attempts is not None
+    frame["retry"] = prepared.call_retry[call_mask]
+    frame["failover"] = prepared.call_failover[call_mask]
+    for code, group in frame.groupby("provider", sort=True):
+        metrics.by_provider[label(int(str(code)), names)] = ProviderFigures(
+            calls=len(group),
+            failed_calls=int(group["failed"].sum()),
+            tokens=int(group["tokens"].sum()),
+            retry_calls=int(group["retry"].sum()) if known else None,
+            failover_calls=int(group["failover"].sum()) if known else None,
+        )
+    for (p_code, e_code), group in frame.groupby(["provider", "endpoint"], sort=True):
+        key = f"{label(int(str(p_code)), names)} {label(int(str(e_code)), endpoints)}"
+        metrics.by_endpoint[key] = ProviderFigures(
+            calls=len(group),
+            failed_calls=int(group["failed"].sum()),
+            tokens=int(group["tokens"].sum()),
+        )
 
 
 def compute_timeseries(prepared: PreparedRun, *, window_s: float) -> TimeSeries:
@@ -429,12 +480,24 @@ def compute_timeseries(prepared: PreparedRun, *, window_s: float) -> TimeSeries:
     t0, end = edges[0], edges[-1]
     span = max(end - t0, 0.0)
     width = max(window_s, span / MAX_SERIES_WINDOWS)
-    count = max(math.ceil(span / width - 1e-9), 1)
+    # Whole windows only: a last window cut short by the end of the run would divide a handful
+    # of samples by a sliver of time (one call in 13 ms reads as 77 calls/s) and stretch the
+    # axis. A trailing part narrower than half a window is dropped, a wider one is merged into
+    # the window before it, so every plotted window is between 1 and 1.5 widths wide.
+    whole = math.floor(span / width + 1e-9)
+    rest = span - whole * width
+    count = max(whole, 1)
+    widths = [width] * count
+    if whole == 0:
+        widths[0] = max(span, 1e-9)
+    elif rest >= width / 2:
+        widths[-1] = width + rest
+    cut = t0 + sum(widths)
     index = range(count)
 
     def bins_of(times: FloatArray) -> tuple[IntArray, BoolArray]:
-        bins = np.floor((times - t0) / width).astype(np.int64)
-        inside = (bins >= 0) & (bins < count) & ~np.isnan(times)
+        bins = np.minimum(np.floor((times - t0) / width), count - 1).astype(np.int64)
+        inside = (times >= t0) & (times < cut) & ~np.isnan(times)
         return bins, inside
 
     req_bins, req_in = bins_of(prepared.req_t)
@@ -455,10 +518,6 @@ def compute_timeseries(prepared: PreparedRun, *, window_s: float) -> TimeSeries:
         {"bin": queue_bins[queue_in], "value": prepared.queue_value[queue_in]}
     ).groupby("bin")
 
-    # The last window may be cut short by the end of the run; rates divide by what it lasted.
-    widths = [width] * count
-    widths[-1] = max(min(width, end - (t0 + (count - 1) * width)), 1e-9)
-
     def rate(series: pd.Series) -> list[float]:
         counts = series.reindex(index, fill_value=0).tolist()
         return [float(v) / w for v, w in zip(counts, widths, strict=True)]
@@ -466,6 +525,17 @@ def compute_timeseries(prepared: PreparedRun, *, window_s: float) -> TimeSeries:
     def optional(series: pd.Series) -> list[float | None]:
         values = series.reindex(index).to_numpy(dtype=np.float64)
         return [None if math.isnan(v) else float(v) for v in values.tolist()]
+
+    # Fan-out per window: with attribution, the mean calls of the requests that started in the
+    # window (whenever the calls came); without, calls arrived ÷ requests started.
+    if prepared.attributed and prepared.req_attempts is not None:
+        attempts = prepared.req_attempts[req_in]
+        known = ~np.isnan(attempts)
+        fan_out = optional(pd.Series(attempts[known]).groupby(req_bins[req_in][known]).mean())
+    else:
+        started = requests.size().reindex(index, fill_value=0).to_numpy(dtype=np.float64)
+        arrived = calls.size().reindex(index, fill_value=0).to_numpy(dtype=np.float64)
+        fan_out = [float(a / r) if r else None for a, r in zip(arrived, started, strict=True)]
 
     return TimeSeries(
         t0=t0,
@@ -477,6 +547,7 @@ def compute_timeseries(prepared: PreparedRun, *, window_s: float) -> TimeSeries:
         latency_p50_ms=optional(requests["latency"].quantile(0.5)),
         latency_p95_ms=optional(requests["latency"].quantile(0.95)),
         provider_attempts_rps=rate(calls.size()),
+        fan_out=fan_out,
         queue_depth=optional(queue["value"].max()),
         provider_in_flight=optional(calls["in_flight"].max()),
     )

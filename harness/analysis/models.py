@@ -8,15 +8,17 @@ as ``harness.scenario.SLO_METRICS`` names them, so an SLO's metric is a field lo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AmplificationMethod",
     "AttemptsPerRequest",
     "FaultWindowResult",
     "LatencyPercentiles",
     "PhaseMetrics",
+    "ProviderFigures",
     "RecoveryResult",
     "SLOResult",
     "Summary",
@@ -37,9 +39,22 @@ class LatencyPercentiles(_Model):
 class AttemptsPerRequest(_Model):
     """Provider calls per logical request, joined on request_id (None when ids do not join)."""
 
+    mean: float | None = None
     p50: float | None = None
     p99: float | None = None
     max: float | None = None
+
+
+class ProviderFigures(_Model):
+    """One provider's (or one endpoint's) calls in a phase."""
+
+    calls: int = 0
+    failed_calls: int = 0
+    tokens: int = 0
+    #: calls repeating an endpoint the same request already called on this provider
+    retry_calls: int | None = None
+    #: calls of requests that had first called another provider
+    failover_calls: int | None = None
 
 
 class PhaseMetrics(_Model):
@@ -72,11 +87,24 @@ class PhaseMetrics(_Model):
     tokens_per_success: float | None = None
     #: 1 - completions ÷ arrivals: > 0 while the SUT falls behind
     rate_deficit: float | None = None
-    #: calls carrying x-stainless-retry-count >= 1 (the provider SDK retried)
+    #: calls carrying an SDK retry-count header (x-stainless-retry-count >= 1); only SDKs that
+    #: set it are seen, and a SUT may set it itself
     sdk_retry_calls: int | None = None
     #: calls repeating an earlier call of the same request (same request_id and fingerprint):
-    #: retries by any layer
+    #: retries by any layer; None when ids do not join
     repeated_calls: int | None = None
+    #: calls on the request's first provider repeating an endpoint it already called (retries)
+    retry_calls: int | None = None
+    #: calls on a provider other than the one the request called first (failover)
+    failover_calls: int | None = None
+    #: requests with at least one failover call
+    requests_failed_over: int | None = None
+    #: calls counted in the phase by arrival time because their id joins no request
+    unattributed_calls: int | None = None
+    #: per provider (the scenario's provider name)
+    by_provider: dict[str, ProviderFigures] = Field(default_factory=dict)
+    #: per "provider endpoint"
+    by_endpoint: dict[str, ProviderFigures] = Field(default_factory=dict)
     error_classes: dict[str, int] = Field(default_factory=dict)
     latency_ok_ms: LatencyPercentiles = Field(default_factory=LatencyPercentiles)
     ttft_ms: LatencyPercentiles = Field(default_factory=LatencyPercentiles)
@@ -94,7 +122,7 @@ class PhaseMetrics(_Model):
 
 _NOT_METRICS = frozenset(
     {"start", "end", "duration_s", "error_classes", "latency_ok_ms", "attempts_per_request"}
-    | {"ttft_ms", "unavailable"}
+    | {"ttft_ms", "unavailable", "by_provider", "by_endpoint"}
 )
 
 
@@ -110,6 +138,9 @@ class FaultWindowResult(_Model):
     #: user requests that started while this fault was active, and how many of them failed
     requests_during: int = 0
     failed_during: int = 0
+    #: goodput and p95 latency of the requests that started while this fault was active
+    goodput_during_rps: float | None = None
+    latency_p95_during_ms: float | None = None
     #: provider calls the mock marked with this fault (provider faults only)
     calls_hit: int = 0
     #: failed user requests with at least one call marked with this fault
@@ -129,7 +160,23 @@ class SLOResult(_Model):
     reason: str
 
 
+class AmplificationMethod(_Model):
+    """How fan-out and amplification were computed, so the report can say so."""
+
+    #: "attributed" (calls joined to their requests) or "time-based estimate"
+    method: str
+    #: of the run's provider calls, the fraction whose id joined a user request
+    joined_fraction: float
+    #: the phase rule for a request that straddles a boundary
+    boundary_rule: str
+    #: how the fault phase's amplification was measured
+    fault_basis: str = ""
+
+
 class RecoveryResult(_Model):
+    #: recovered (with recovery_time_s), metastable (the failure outlived its trigger long
+    #: enough to say so) or undetermined (no recovery phase, or too short to judge)
+    verdict: Literal["recovered", "metastable", "undetermined"] = "undetermined"
     recovery_time_s: float | None = None
     #: True when the SLO-level service never came back before the load stopped;
     #: None when recovery could not be judged (no fault removed, no baseline)
@@ -143,6 +190,8 @@ class RecoveryResult(_Model):
     #: the thresholds a window had to meet (see compute_recovery)
     goodput_floor_rps: float | None = None
     p95_ceiling_ms: float | None = None
+    #: the shortest recovery phase that can be called metastable
+    min_judge_s: float | None = None
 
 
 class TimeSeries(_Model):
@@ -157,6 +206,8 @@ class TimeSeries(_Model):
     latency_p50_ms: list[float | None] = Field(default_factory=list)
     latency_p95_ms: list[float | None] = Field(default_factory=list)
     provider_attempts_rps: list[float] = Field(default_factory=list)
+    #: provider calls per user request started in the window (None: no request started)
+    fan_out: list[float | None] = Field(default_factory=list)
     queue_depth: list[float | None] = Field(default_factory=list)
     provider_in_flight: list[float | None] = Field(default_factory=list)
 
@@ -171,8 +222,12 @@ class Summary(_Model):
     #: the run reached its planned end (run.json ``complete``)
     complete: bool
     aborted: bool = False
-    #: every SLO holds
+    #: the run is valid and every SLO holds: the only figure a release may be gated on
     passed: bool
+    #: every SLO holds (whether or not the run is valid)
+    slos_passed: bool = True
+    #: "passed", "failed" (an SLO failed) or "invalid" (the data cannot be trusted)
+    verdict: Literal["passed", "failed", "invalid"] = "passed"
     validity_problems: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     load_started: float | None = None
@@ -180,6 +235,7 @@ class Summary(_Model):
     warmup_s: float | None = None
     latency_threshold_ms: float | None = None
     phases: dict[str, PhaseMetrics]
+    amplification: AmplificationMethod | None = None
     faults: list[FaultWindowResult] = Field(default_factory=list)
     slos: list[SLOResult] = Field(default_factory=list)
     recovery: RecoveryResult

@@ -12,15 +12,17 @@ from pathlib import Path
 from typing import Any, Final
 
 from harness.analysis.attribution import attribute_faults, drain_time_s
+from harness.analysis.join import ATTRIBUTED
 from harness.analysis.loading import RunData, load_run
 from harness.analysis.metrics import (
     compute_phase_metrics,
-    compute_recovery,
     compute_timeseries,
     prepare_run,
+    steady_fault_fan_out,
 )
-from harness.analysis.models import Summary
+from harness.analysis.models import AmplificationMethod, Summary
 from harness.analysis.phases import Timeline, build_timeline
+from harness.analysis.recovery import compute_recovery
 from harness.analysis.slos import SLOLike, evaluate_slos, latency_threshold_ms
 from harness.load.health import read_health, saturation
 
@@ -93,7 +95,7 @@ def analyze_run(
         latency_slack_ms=recovery_latency_slack_ms,
     )
     base_rate = phases["baseline"].throughput_rps or 0.0
-    judged = recovery.recovery_time_s is not None or bool(recovery.metastable)
+    judged = recovery.verdict != "undetermined"
     if judged and base_rate > 0 and base_rate * window_s < MIN_REQUESTS_PER_WINDOW:
         wider = math.ceil(MIN_REQUESTS_PER_WINDOW / base_rate * 10) / 10
         notes.append(
@@ -113,14 +115,30 @@ def analyze_run(
     if drain is None and prepared.queue_t.size and "not drained" in drain_reason:
         notes.append(f"drain time unknown: {drain_reason}")
     problems = _validity_problems(data, phases["run"].requests)
-    problems.extend(_load_generator_problems(run_dir, timeline, notes))
+    for problem in _unapplied_faults(scenario, timeline):
+        if not any(problem.split(" was due")[0] in known for known in problems):
+            problems.append(problem)
+    for problem in _load_generator_problems(run_dir, timeline, notes):
+        if problem not in problems:
+            problems.append(problem)
+    slos_passed = all(r.passed for r in results)
+    amplification = _amplification(prepared)
+    if amplification.method != ATTRIBUTED:
+        notes.append(
+            f"fan-out and retry amplification are a time-based estimate: only "
+            f"{amplification.joined_fraction:.1%} of provider calls carry an id (X-Request-Id "
+            "or traceparent) that joins a user request"
+        )
     summary = Summary(
         run_id=_run_id(data, run_dir),
         scenario=_scenario_name(data, scenario),
         valid=not problems,
         complete=_complete(data, timeline),
         aborted=bool(data.run_info.get("aborted")) or timeline.aborted,
-        passed=all(r.passed for r in results),
+        passed=slos_passed and not problems,
+        slos_passed=slos_passed,
+        verdict="invalid" if problems else ("passed" if slos_passed else "failed"),
+        amplification=amplification,
         validity_problems=problems,
         notes=notes,
         load_started=timeline.load_started,
@@ -138,6 +156,45 @@ def analyze_run(
     if write:
         summary.write(run_dir / SUMMARY_FILE)
     return summary
+
+
+BOUNDARY_RULE: Final = (
+    "a request belongs to the phase in which it started, except that a request started in "
+    "the baseline and still in flight when the first fault was applied is a fault-phase "
+    "request; a provider call belongs to its request's phase"
+)
+
+
+def _amplification(prepared: Any) -> AmplificationMethod:
+    _, basis = steady_fault_fan_out(prepared)
+    return AmplificationMethod(
+        method=prepared.method,
+        joined_fraction=prepared.joined_fraction,
+        boundary_rule=BOUNDARY_RULE
+        if prepared.method == ATTRIBUTED
+        else "calls count in the phase they arrived in, requests in the phase they started "
+        "in (ids do not join): an estimate, biased at the edges of a fault window",
+        fault_basis=basis,
+    )
+
+
+def _unapplied_faults(scenario: Any, timeline: Timeline) -> list[str]:
+    """A planned fault that never shows as applied, although the run got past its start time,
+    means the run did not test what the scenario says (e.g. the timeline thread died)."""
+    if scenario is None or timeline.load_started is None:
+        return []
+    reached = timeline.load_stopped if timeline.load_stopped is not None else timeline.data_end
+    if reached is None:
+        return []
+    applied = {f.name for f in timeline.faults}
+    problems = []
+    for fault in scenario.faults:
+        due = timeline.load_started + fault.at_s
+        if fault.name not in applied and due < reached:
+            problems.append(
+                f"fault {fault.name!r} was due {fault.at_s:g} s into the load and was never applied"
+            )
+    return problems
 
 
 def _load_scenario(run_dir: Path) -> Any:
@@ -171,16 +228,32 @@ def _data_span(data: RunData) -> tuple[float | None, float | None]:
 
 
 def _validity_problems(data: RunData, run_requests: int | None) -> list[str]:
+    """Every reason not to trust the run: run.json's own list, every invalidating warning in
+    events.jsonl (the orchestrator writes both; events survive a crashed orchestrator), a run
+    that ended in error, and a run with no requests."""
     problems: list[str] = []
-    if data.run_info.get("valid") is False:
-        problems.append("run.json marks the run invalid")
+
+    def add(problem: str) -> None:
+        if problem not in problems:
+            problems.append(problem)
+
+    listed = data.run_info.get("validity_problems")
+    if isinstance(listed, list):
+        for problem in listed:
+            add(str(problem))
     for event in data.events:
-        # The orchestrator flags a run it cannot trust (e.g. the load generator saturated) with
-        # a warning that carries "invalidates": true.
+        # The orchestrator flags a run it cannot trust (a fault not applied, a dead component,
+        # a saturated load generator...) with a warning that carries "invalidates": true.
         if event.get("type") == "warning" and event.get("invalidates") is True:
-            problems.append(str(event.get("message", "a warning invalidated the run")))
+            add(str(event.get("message", "a warning invalidated the run")))
+    error = data.run_info.get("error")
+    if data.run_info.get("exit_status") == "error" and not problems:
+        first = str(error).splitlines()[0] if error else "no reason recorded"
+        add(f"the run ended in error: {first}")
+    if data.run_info.get("valid") is False and not problems:
+        add("run.json marks the run invalid")
     if not run_requests:
-        problems.append("no user requests were recorded after warm-up")
+        add("no user requests were recorded after warm-up")
     return problems
 
 

@@ -1,7 +1,12 @@
 """Scrapes the SUT's Prometheus ``/metrics`` every second into ``sut_metrics.jsonl``.
 
 An observer must never take the run down: a failed scrape is counted and logged once as a
-warning event, and scraping goes on.
+warning event, and scraping goes on. An exception that would end the loop is a validity problem
+(``RunValidity.guard``), never a silently dead thread.
+
+Drain: the scraper is stopped after the load (``stop``), and it keeps scraping until the SUT's
+queue gauge reads empty or ``drain_bound_s`` passes, so ``drain_time_s`` in the analysis is a
+measurement, not the time to whichever scrape happened to come first.
 """
 
 from __future__ import annotations
@@ -16,8 +21,20 @@ from pathlib import Path
 import httpx
 
 from harness.run.events import EventLog
+from harness.run.validity import RunValidity
 
-__all__ = ["MetricSample", "MetricScraper", "parse_prometheus_text"]
+__all__ = [
+    "DRAIN_BOUND_S",
+    "QUEUE_DEPTH_GAUGE",
+    "MetricSample",
+    "MetricScraper",
+    "parse_prometheus_text",
+]
+
+#: The SUT gauge whose value 0 means "no work left" (the analysis reads the same name).
+QUEUE_DEPTH_GAUGE = "sut_queue_depth"
+#: After the load stops, scraping goes on until the queue is empty or this many seconds pass.
+DRAIN_BOUND_S = 10.0
 
 MetricSample = tuple[str, dict[str, str], float]
 
@@ -51,22 +68,54 @@ def parse_prometheus_text(text: str) -> list[MetricSample]:
 
 class MetricScraper:
     def __init__(
-        self, url: str, out_path: Path, events: EventLog, *, interval_s: float = 1.0
+        self,
+        url: str,
+        out_path: Path,
+        events: EventLog,
+        *,
+        interval_s: float = 1.0,
+        validity: RunValidity | None = None,
+        drain_bound_s: float = DRAIN_BOUND_S,
+        drain_interval_s: float = 0.1,
     ) -> None:
         self.url = url
         self.out_path = out_path
         self.events = events
         self.interval_s = interval_s
+        self.drain_bound_s = drain_bound_s
+        self.drain_interval_s = drain_interval_s
+        self.validity = validity if validity is not None else RunValidity(events)
         self.scrapes = 0
         self.failures = 0
+        #: the last summed queue gauge seen (None: the SUT exports none)
+        self.last_queue: float | None = None
+        self._draining = threading.Event()
+        self._drained = threading.Event()
+        self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="metric-scraper", daemon=True)
+        self._thread = threading.Thread(
+            target=self.validity.guard("metric scraper", self._loop),
+            name="metric-scraper",
+            daemon=True,
+        )
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop scraping; first, when the SUT has a queue gauge, scrape faster until it reads
+        empty or ``drain_bound_s`` passes, so the drain is observed rather than guessed."""
+        if self._thread.is_alive() and self.last_queue is not None:
+            self._draining.set()
+            self._wake.set()
+            if not self._drained.wait(self.drain_bound_s):
+                self.events.emit(
+                    "warning",
+                    message=f"the SUT queue had not drained {self.drain_bound_s:g} s after "
+                    f"the load stopped (last {self.last_queue:g})",
+                )
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
@@ -87,12 +136,24 @@ class MetricScraper:
                     if not warned:
                         warned = True
                         self.events.emit("warning", message=f"metrics scrape failed: {exc}")
+                    if self._draining.is_set():
+                        self._drained.set()  # the SUT no longer answers: nothing more to learn
                 else:
                     self.scrapes += 1
+                    queue: float | None = None
                     for name, labels, value in samples:
                         if math.isfinite(value):
                             record = {"t": t, "name": name, "labels": labels, "value": value}
                             out.write(json.dumps(record) + "\n")
+                            if name == QUEUE_DEPTH_GAUGE:
+                                queue = (queue or 0.0) + value
                     out.flush()
+                    self.last_queue = queue
+                    if self._draining.is_set() and queue is not None and queue <= 0:
+                        self._drained.set()
+                if self._draining.is_set():
+                    self._stop.wait(self.drain_interval_s)
+                    continue
                 next_at += self.interval_s
-                self._stop.wait(max(0.0, next_at - time.monotonic()))
+                # Woken early by stop(): the drain phase starts at once.
+                self._wake.wait(max(0.0, next_at - time.monotonic()))

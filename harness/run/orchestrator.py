@@ -37,6 +37,7 @@ from harness.run.timeline import (
     ProviderFaults,
     planned_phases,
 )
+from harness.run.validity import RunValidity
 from harness.scenario import Scenario, load_scenario, locate_problem
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyError
 
@@ -76,7 +77,8 @@ def run_scenario(path: str | Path, options: RunOptions) -> RunResult:
     events = EventLog(run_dir.file("events.jsonl"))
     events.emit("run_started", run_id=run_dir.run_id, scenario=scenario.name)
     result = RunResult(run_dir=run_dir.path, scenario=scenario)
-    run = _Run(scenario, source, run_dir, events, options)
+    validity = RunValidity(events)
+    run = _Run(scenario, source, run_dir, events, options, validity)
     status = "ok"
     try:
         with _sigterm_aborts():
@@ -88,8 +90,16 @@ def run_scenario(path: str | Path, options: RunOptions) -> RunResult:
     except BrownoutError as exc:
         status = "error"
         result.error = exc
+        if not isinstance(exc, ScenarioError):
+            validity.invalidate("run", f"the run failed: {str(exc).splitlines()[0]}")
+    except Exception as exc:  # a bug: still one verdict (invalid), then the traceback
+        status = "error"
+        validity.invalidate("run", f"the run failed: {type(exc).__name__}: {exc}")
+        raise
     finally:
         cleanup_errors = run.cleanup()
+        for problem in cleanup_errors:
+            validity.invalidate("cleanup", f"cleanup failed: {problem}")
         if cleanup_errors and result.error is None:
             result.error = InfrastructureError("cleanup failed:\n" + "\n".join(cleanup_errors))
             status = "error"
@@ -101,6 +111,8 @@ def run_scenario(path: str | Path, options: RunOptions) -> RunResult:
             complete=status == "ok",
             aborted=result.aborted,
             error=str(result.error) if result.error else None,
+            valid=validity.valid,
+            validity_problems=validity.problems,
         )
     return result
 
@@ -132,7 +144,9 @@ class _Run:
         run_dir: RunDirectory,
         events: EventLog,
         options: RunOptions,
+        validity: RunValidity,
     ) -> None:
+        self.validity = validity
         self.scenario = scenario
         self.source = source
         self.run_dir = run_dir
@@ -160,12 +174,13 @@ class _Run:
         if self.toxiproxy is not None:
             names = {name: name for name in self.scenario.proxies}
             layers["proxy"] = NetworkFaults(self.toxiproxy, names)
-        self.timeline = FaultTimeline(self.scenario, layers, self.events)
+        self.timeline = FaultTimeline(self.scenario, layers, self.events, self.validity)
         if self.scenario.sut.metrics:
             self.scraper = MetricScraper(
                 _join(sut_url, self.scenario.sut.metrics),
                 self.run_dir.file("sut_metrics.jsonl"),
                 self.events,
+                validity=self.validity,
             )
             self.scraper.start()
         users, duration = self.scenario.load.users, self.scenario.duration_s
@@ -366,6 +381,8 @@ class _Run:
                 next_report += max(5.0, scenario.duration_s / 12)
             time.sleep(min(0.2, max(0.0, end - now)))
         self._stop_load()
+        health = self.run_dir.file("load_health.jsonl")
+        self.validity.check_load_health(health, t0 + scenario.warmup_s, time.time())
 
     def _phase_at(self, offset: float) -> str:
         current = "warmup"

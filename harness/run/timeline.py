@@ -4,6 +4,12 @@ One thread walks a sorted list of actions. Each fault is recorded twice in ``eve
 (applied, removed) with the planned and the actual time, so analysis cuts phases on what really
 happened. Whatever was applied is removed by ``remove_all`` on every exit path: the orchestrator
 calls it in a ``finally``.
+
+A fault that cannot be applied or removed (whatever the exception: a Toxiproxy 409 or 404 is a
+``ToxiproxyError``, not a ``BrownoutError``) and an action taken more than
+``TIMELINE_LAG_TOLERANCE_S`` after its plan are validity problems (``harness.run.validity``):
+the run goes on, later faults still run, and the run is reported invalid. The thread body runs
+under ``RunValidity.guard``, so nothing kills it silently.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.errors import BrownoutError, FaultInjectionError
+from harness.errors import FaultInjectionError
 from harness.run.events import EventLog
 from harness.run.provider_control import ProviderControl
+from harness.run.validity import TIMELINE_LAG_TOLERANCE_S, RunValidity
 from harness.scenario import Fault, Scenario
 from harness.toxiproxy import ToxiproxyClient
 
@@ -94,12 +101,17 @@ class FaultTimeline:
         scenario: Scenario,
         layers: Mapping[str, FaultLayer],
         events: EventLog,
+        validity: RunValidity | None = None,
+        *,
+        lag_tolerance_s: float = TIMELINE_LAG_TOLERANCE_S,
     ) -> None:
         self.scenario = scenario
         self.layers = layers
         self.events = events
+        self.validity = validity if validity is not None else RunValidity(events)
+        self.lag_tolerance_s = lag_tolerance_s
         self.active: dict[str, Fault] = {}
-        self.errors: list[BrownoutError] = []
+        self.errors: list[Exception] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -110,7 +122,8 @@ class FaultTimeline:
 
     def start(self, t0: float) -> None:
         """Run the timeline against wall-clock ``t0`` (the moment load started)."""
-        self._thread = threading.Thread(target=self._run, args=(t0,), name="timeline", daemon=True)
+        body = self.validity.guard("timeline", lambda: self._run(t0))
+        self._thread = threading.Thread(target=body, name="timeline", daemon=True)
         self._thread.start()
 
     def _run(self, t0: float) -> None:
@@ -128,6 +141,14 @@ class FaultTimeline:
         for offset, mark in marks:
             if self._stop.wait(max(0.0, t0 + offset - time.time())):
                 return
+            late = time.time() - (t0 + offset)
+            if late > self.lag_tolerance_s:
+                what = mark if isinstance(mark, str) else mark.fault.name
+                self.validity.invalidate(
+                    "timeline",
+                    f"the fault timeline fell behind its plan: {what!r} ran {late:.2f} s late "
+                    f"(tolerance {self.lag_tolerance_s:g} s)",
+                )
             if isinstance(mark, str):
                 self.events.emit("phase", name=mark, planned_t=t0 + offset)
             elif mark.apply:
@@ -138,23 +159,23 @@ class FaultTimeline:
     def _apply(self, fault: Fault, planned_t: float) -> None:
         try:
             self.layers[fault.layer].apply(fault)
-        except BrownoutError as exc:
+        except Exception as exc:  # any failure: the fault is not in effect, the run is invalid
             self.errors.append(exc)
-            self.events.emit("warning", message=f"fault {fault.name!r} not applied: {exc}")
+            self.validity.invalidate("fault", f"fault {fault.name!r} could not be applied: {exc}")
             return
         with self._lock:
             self.active[fault.name] = fault
         self.events.emit("fault_applied", **_describe(fault), planned_t=planned_t)
 
-    def _remove(self, fault: Fault, planned_t: float | None) -> BrownoutError | None:
+    def _remove(self, fault: Fault, planned_t: float | None) -> Exception | None:
         with self._lock:
             if self.active.pop(fault.name, None) is None:
                 return None
         try:
             self.layers[fault.layer].remove(fault)
-        except BrownoutError as exc:
+        except Exception as exc:  # any failure: the fault may still be in effect
             self.errors.append(exc)
-            self.events.emit("warning", message=f"fault {fault.name!r} not removed: {exc}")
+            self.validity.invalidate("fault", f"fault {fault.name!r} could not be removed: {exc}")
             return exc
         self.events.emit("fault_removed", **_describe(fault), planned_t=planned_t)
         return None
@@ -163,6 +184,8 @@ class FaultTimeline:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+            if self._thread.is_alive():
+                self.validity.invalidate("timeline", "the fault timeline did not stop within 10 s")
 
     def remove_all(self) -> None:
         """Stop the timeline and remove every fault still active; try them all, then report."""

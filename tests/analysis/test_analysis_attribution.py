@@ -60,7 +60,8 @@ def test_retry_layers_token_cost_ttft_and_rate_deficit(run_writer: RunDirWriter)
     assert base.sdk_retry_calls == 2
     assert base.repeated_calls == 2  # the two calls that repeat (b, f1)
     assert base.tokens_total == 20 + 10 + 10 + 15 + 20
-    assert base.tokens_per_success == pytest.approx(75 / 3)
+    # the 9.95 s request was in flight when the fault began: a fault-phase request
+    assert base.tokens_per_success == pytest.approx(75 / 2)
     assert base.ttft_ms.p50 == pytest.approx(30.0)
     assert base.rate_deficit == pytest.approx(1 - 2 / 3)
 

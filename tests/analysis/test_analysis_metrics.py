@@ -53,7 +53,12 @@ def test_amplification_is_fan_out_relative_to_baseline(run_writer: RunDirWriter)
     assert base.retry_amplification == 1.0
     assert (fault.requests, fault.provider_attempts, fault.fan_out) == (10, 25, 2.5)
     assert fault.retry_amplification == pytest.approx(2.5)
-    assert fault.attempts_per_request.model_dump() == {"p50": 2.5, "p99": 3.0, "max": 3.0}
+    assert fault.attempts_per_request.model_dump() == {
+        "mean": 2.5,
+        "p50": 2.5,
+        "p99": 3.0,
+        "max": 3.0,
+    }
     run = summary.phases["run"]
     assert (run.requests, run.provider_attempts) == (20, 35)
     assert run.retry_amplification == pytest.approx(1.75)
@@ -208,7 +213,7 @@ def test_summary_json_shape_and_round_trip(run_writer: RunDirWriter) -> None:
     for phase in data["phases"].values():
         assert {"start", "end", "duration_s", *SLO_METRICS} <= phase.keys()
         assert {"error_classes", "latency_ok_ms", "attempts_per_request"} <= phase.keys()
-        assert set(phase["attempts_per_request"]) == {"p50", "p99", "max"}
+        assert set(phase["attempts_per_request"]) == {"mean", "p50", "p99", "max"}
     assert data["faults"] == [
         {
             "name": "provider-errors",
@@ -221,6 +226,8 @@ def test_summary_json_shape_and_round_trip(run_writer: RunDirWriter) -> None:
             "params": {},
             "requests_during": 0,
             "failed_during": 0,
+            "goodput_during_rps": 0.0,
+            "latency_p95_during_ms": None,
             "calls_hit": 0,
             "failed_requests_hit": 0,
             "error_classes_during": {},

@@ -39,8 +39,9 @@ def test_requests_on_a_boundary_belong_to_the_later_phase(run_writer: RunDirWrit
     assert phases["fault"].end == w.t0 + 30.0
     assert phases["recovery"].end == w.t0 + 40.0
     assert phases["baseline"].duration_s == pytest.approx(15.0)
-    # baseline: 5.0, 19.999; fault: 20.0, 29.999; recovery: 30.0, 39.999
-    assert [phases[p].requests for p in ("baseline", "fault", "recovery", "run")] == [2, 2, 2, 6]
+    # baseline: 5.0; fault: 19.999 (in flight when the fault began), 20.0, 29.999;
+    # recovery: 30.0, 39.999
+    assert [phases[p].requests for p in ("baseline", "fault", "recovery", "run")] == [1, 3, 2, 6]
     assert [phases[p].provider_attempts for p in ("baseline", "fault", "recovery")] == [1, 1, 1]
     assert summary.aborted is False
 
@@ -120,7 +121,7 @@ def test_empty_phase_gives_none_and_failing_slo_with_reason(run_writer: RunDirWr
     assert fault.goodput_rps == 0.0
     assert [s.passed for s in summary.slos] == [False, False, True]
     assert summary.slos[0].reason == (
-        "error_rate in fault has no value: no user requests started in the fault phase"
+        "error_rate in fault has no value: no user requests belong to the fault phase"
     )
     assert summary.slos[0].value is None
     assert summary.passed is False
@@ -146,8 +147,8 @@ def test_phases_that_never_happened(run_writer: RunDirWriter) -> None:
     assert summary.phases["fault"].requests is None
     assert summary.phases["fault"].duration_s is None
     assert summary.slos[0].reason == (
-        "recovery_time_s in recovery has no value: the recovery phase did not happen: "
-        "no fault was applied"
+        "recovery_time_s in recovery has no value: undetermined: the recovery phase did not "
+        "happen: no fault was applied"
     )
     assert "no fault was applied" in summary.slos[1].reason
     assert summary.recovery.metastable is None

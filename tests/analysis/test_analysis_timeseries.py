@@ -49,7 +49,7 @@ def test_half_second_windows(run_writer: RunDirWriter) -> None:
     assert series.requests_rps == [0.0, 2.0, 0.0, 0.0]
 
 
-def test_a_last_window_cut_short_divides_by_its_length(run_writer: RunDirWriter) -> None:
+def test_a_wide_last_part_is_merged_into_the_window_before(run_writer: RunDirWriter) -> None:
     w = run_writer
     w.event(0.0, "load_started", users=1)
     w.event(2.5, "load_stopped", users=1)
@@ -57,8 +57,22 @@ def test_a_last_window_cut_short_divides_by_its_length(run_writer: RunDirWriter)
     w.request(2.2)
     w.close()
     series = analyze_run(w.run_dir, []).timeseries
+    assert series.t == [0.0, 1.0]
+    assert series.requests_rps == [1.0, pytest.approx(1 / 1.5)]
+
+
+def test_a_sliver_of_a_last_window_is_dropped_not_divided(run_writer: RunDirWriter) -> None:
+    """One call 17 ms after the last whole window once read as ~60 calls/s."""
+    w = run_writer
+    w.event(0.0, "load_started", users=1)
+    w.event(3.017, "load_stopped", users=1)
+    for at in (0.5, 1.5, 2.5, 3.01):
+        w.provider_call(at, request_id=w.request(at))
+    w.close()
+    series = analyze_run(w.run_dir, []).timeseries
     assert series.t == [0.0, 1.0, 2.0]
-    assert series.requests_rps == [1.0, 0.0, 2.0]
+    assert series.provider_attempts_rps == [1.0, 1.0, 1.0]
+    assert series.fan_out == [1.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize("module", [harness.analysis, harness.report])

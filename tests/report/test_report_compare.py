@@ -58,7 +58,9 @@ def test_report_with_a_baseline_run(demo_run: tuple[Path, Summary], tmp_path: Pa
     page = html.read_text()
     assert 'id="comparison-table"' in page
     assert "2 metrics regressed against run 20251126T120000Z-demo" in page
-    assert "recovery time in recovery 13.0 s → never" in page
+    recovered = stored.recovery.recovery_time_s
+    assert recovered is not None
+    assert f"recovery time in recovery {recovered:.1f} s → never" in page
     assert "2 metrics regressed" in markdown.read_text()
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None

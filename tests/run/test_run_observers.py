@@ -75,7 +75,7 @@ def test_scraper_writes_samples_and_survives_a_failed_scrape(
     url, _ = metrics_server
     events = EventLog(tmp_path / "events.jsonl")
     out = tmp_path / "sut_metrics.jsonl"
-    scraper = MetricScraper(url, out, events, interval_s=0.05)
+    scraper = MetricScraper(url, out, events, interval_s=0.05, drain_bound_s=0.3)
     scraper.start()
     try:
         wait_until(lambda: scraper.scrapes >= 3, 10, what="three good scrapes")
@@ -87,4 +87,49 @@ def test_scraper_writes_samples_and_survives_a_failed_scrape(
     assert 2.0 not in [r["value"] for r in rows]  # the failed scrape wrote nothing
     assert scraper.failures >= 1
     warnings = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
-    assert [w["type"] for w in warnings] == ["warning"]
+    assert [w["type"] for w in warnings] == ["warning", "warning"]
+    # the queue read 1 to the end: the drain bound passed, and the run says so
+    assert "had not drained 0.3 s after the load stopped" in warnings[1]["message"]
+
+
+def test_scraper_keeps_scraping_after_stop_until_the_queue_drains(tmp_path: Path) -> None:
+    """stop() comes when the load stops; the drain is then observed, scrape by scrape."""
+    hits: list[int] = []
+    draining = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(1)
+            # Busy (4 jobs) until the load stops, then one job fewer per scrape.
+            depth = 4 if not draining.is_set() else max(0, 4 - sum(hits[drain_from[0] :]))
+            body = f"sut_queue_depth {depth}\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    drain_from = [0]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    events = EventLog(tmp_path / "events.jsonl")
+    out = tmp_path / "sut_metrics.jsonl"
+    scraper = MetricScraper(url, out, events, interval_s=0.05, drain_interval_s=0.02)
+    try:
+        scraper.start()
+        wait_until(lambda: scraper.scrapes >= 2, 10, what="two scrapes")
+        drain_from[0] = len(hits)
+        draining.set()
+        scraper.stop()
+    finally:
+        server.shutdown()
+        server.server_close()
+        events.close()
+    values = [json.loads(line)["value"] for line in out.read_text().splitlines()]
+    assert values[-1] == 0.0  # scraping went on until the queue read empty
+    assert 3.0 in values and 1.0 in values  # and saw it drain
+    assert "had not drained" not in (tmp_path / "events.jsonl").read_text()
