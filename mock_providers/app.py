@@ -15,18 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from mock_providers import anthropic_routes, openai_routes
 from mock_providers.answers import AnswerEngine
 from mock_providers.call import Aborter, Call, Headers, Receive, Send
+from mock_providers.capacity import CapacitySpec, Limiter
 from mock_providers.control import PREFIX, ControlState, Stats, handle_control
 from mock_providers.drift import profile_names
 from mock_providers.engine import ChatFormat, Engine
-from mock_providers.faults import Fault, FaultSet
+from mock_providers.faults import Fault, FaultSet, named_faults
 from mock_providers.journal import CallRecord, Journal, fingerprint
-from mock_providers.models import Flavour, ModelSpec, default_models
+from mock_providers.models import Flavour, ModelBook, ModelSpec, default_models
 from mock_providers.pipeline import replay_whole
-from mock_providers.ratelimit import AccountLimits
+from mock_providers.ratelimit import AccountLimits, api_key
 from mock_providers.replay import ReplayCache, ReplayEntry, StreamReplayEntry
 from mock_providers.streaming import replay_stream
 from mock_providers.tokenizer import DEFAULT_TOKENIZER, TokenizerProfile
@@ -35,6 +37,7 @@ from mock_providers.wire import WireError
 log = logging.getLogger("mock_providers")
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+METRICS_PATH = PREFIX + "/metrics"
 ANTHROPIC_ORG = b"00000000-0000-4000-8000-b70e0a1c0de0"
 Handler = Callable[["MockApp", Call, Any], Awaitable[None]]
 
@@ -50,6 +53,9 @@ class MockConfig:
     models: tuple[ModelSpec, ...] = ()
     knowledge: dict[str, str] = field(default_factory=dict)
     tokenizer: TokenizerProfile = DEFAULT_TOKENIZER
+    # True: unlisted model ids get the provider's 404 (default: any id, a default card).
+    strict_models: bool = False
+    capacity: CapacitySpec = field(default_factory=CapacitySpec)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -68,17 +74,16 @@ class MockApp:
         self.stats = Stats()
         self.journal = Journal(config.journal)
         self.account = AccountLimits()
+        self.limiter = Limiter(config.capacity, config.flavour)
+        self.account.configure(config.capacity.rpm, config.capacity.tpm)
         self.replay = ReplayCache()
-        # Models that answer at once can take the leanest replay path (no Call, no timers).
-        self._instant = {
-            m.id: m.ttft_ms == 0 and m.tokens_per_s == 0 and m.jitter_ms == 0 for m in config.models
-        }
         self.engine = Engine(
-            models={m.id: m for m in config.models},
+            models=ModelBook(config.flavour, config.models, strict=config.strict_models),
             answers=AnswerEngine(config.knowledge),
             tokenizer=config.tokenizer,
             timing_rng=random.Random(f"{config.seed}:timing"),
             record_usage=self.account.record,
+            account=self.account,
         )
         self.control = ControlState(
             flavour=config.flavour,
@@ -87,6 +92,8 @@ class MockApp:
             faults=self.faults,
             stats=self.stats,
             drift_profiles=profile_names(config.flavour),
+            limiter=self.limiter,
+            on_change=self._faults_changed,
         )
         self.routes: dict[tuple[str, str], Handler]
         self.format: ChatFormat
@@ -115,8 +122,13 @@ class MockApp:
         method: str = scope["method"]
         if path.startswith(PREFIX):
             body = await _read_body(receive)
-            status, answer = handle_control(self.control, method, path, body or b"")
-            headers = [(b"content-type", b"application/json")] if answer else []
+            ctype = b"application/json"
+            if path == METRICS_PATH and method == "GET":
+                status, answer = 200, self.control.metrics_text()
+                ctype = CONTENT_TYPE_LATEST.encode()
+            else:
+                status, answer = handle_control(self.control, method, path, body or b"")
+            headers = [(b"content-type", ctype)] if answer else []
             headers.append((b"content-length", b"%d" % len(answer)))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": answer})
@@ -126,25 +138,44 @@ class MockApp:
         if handler is None and endpoint.startswith("/v1/models/") and method == "GET":
             handler = self.routes.get(("GET", "/v1/models/{model}"))
         body = await _read_body(receive)
-        replay = self.replay.get(endpoint, body) if body and method == "POST" else None
+        named = named_faults(scope["headers"])
+        limited = self.limiter.limited and method == "POST" and endpoint not in UNLIMITED
+        exact = self.account.enforced  # every call is charged to its key: no replay
+        replay = None
+        if body and method == "POST" and not exact:
+            replay = self.replay.get(endpoint, body)
         decided: list[Fault] | None = None
-        if replay is not None and self.faults:
+        if replay is not None and (self.faults or named):
             # Draw the decisions now (once, as the full path would): replay only if none fired.
             decided = self.faults.decide(
-                endpoint, replay.model, isinstance(replay, StreamReplayEntry)
+                endpoint, replay.model, isinstance(replay, StreamReplayEntry), named
             )
             if decided:
                 replay = None
-        if isinstance(replay, ReplayEntry) and self._instant.get(replay.model or "", False):
+        if isinstance(replay, ReplayEntry) and not limited and _instant(self.engine, replay):
             await self._send_replay(scope, send, replay)
             return
         call = Call(scope, receive, send, endpoint, self._headers, self.aborter)
         call.decided = decided
+        call.named = named
+        if exact:
+            call.api_key = api_key(scope["headers"])
         self.stats.in_flight += 1
         in_flight = self.stats.in_flight
         payload: Any = None
         fingerprint_: str | None = None
+        admitted = False
         try:
+            if named and (unknown := self.faults.unknown(named)):
+                raise WireError(
+                    400,
+                    f"x-brownout-fault names no active fault: {', '.join(unknown)}",
+                    kind="invalid_request",
+                )
+            if limited:
+                admitted = await self._admit(call)
+                if not admitted:
+                    return
             if isinstance(replay, StreamReplayEntry):
                 fingerprint_ = replay.fingerprint
                 await replay_stream(call, self.engine, replay)
@@ -189,9 +220,39 @@ class MockApp:
                 )
                 await call.respond(500, self.format.wire_error(bug), b"application/json")
         finally:
+            if admitted:
+                self.limiter.release()
             call.finish()
             self.stats.in_flight -= 1
             self._record(call, body or b"", payload, in_flight, fingerprint_)
+
+    async def _admit(self, call: Call) -> bool:
+        """A slot for this call (waiting in the queue if need be); False when it was answered
+        instead: the overload answer when the queue is full, nothing if the client left."""
+        limiter = self.limiter
+        admitted = limiter.try_admit()
+        if admitted is None:
+            t0 = time.perf_counter()
+            admitted = await limiter.wait(call.gone())
+            call.queue_ms = (time.perf_counter() - t0) * 1000.0
+            limiter.queue_wait_s_total += call.queue_ms / 1000.0
+            if not admitted:
+                call.status = 0  # the client hung up while queued
+                return False
+        if not admitted:
+            status = limiter.overload_status
+            await call.respond(status, self.format.status_error(status, ""), b"application/json")
+            return False
+        call.ttft_factor, call.token_factor = limiter.slowdown()
+        return True
+
+    def _faults_changed(self) -> None:
+        """A fault was added or removed: the capacity in force may have changed."""
+        fault = self.faults.capacity()
+        base = self.limiter.baseline
+        spec = base.merged(fault.params, fault.given) if fault is not None else base
+        self.limiter.configure(spec)
+        self.account.configure(spec.rpm, spec.tpm)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -337,6 +398,7 @@ class MockApp:
             "stream": call.stream,
             "stream_completed": call.stream_completed,
             "in_flight": in_flight,
+            "queue_ms": round(call.queue_ms, 3),
         }
         self.journal.write(record)
 
@@ -344,21 +406,42 @@ class MockApp:
 
     def _openai_headers(self, call: Call) -> Headers:
         call.request_id = rid = openai_routes.request_id()
+        account = self.account
         return [
             (b"x-request-id", rid.encode()),
             (b"openai-organization", b"org-brownout"),
             (b"openai-processing-ms", b"%d" % call.elapsed_ms()),
             (b"openai-version", b"2020-10-01"),
-            *self.account.openai_headers(),
+            *(
+                account.key_openai_headers(call.api_key)
+                if account.enforced
+                else account.openai_headers()
+            ),
         ]
 
     def _anthropic_headers(self, call: Call) -> Headers:
         call.request_id = rid = anthropic_routes.request_id()
+        account = self.account
         return [
             (b"request-id", rid.encode()),
             (b"anthropic-organization-id", ANTHROPIC_ORG),
-            *self.account.anthropic_headers(),
+            *(
+                account.key_anthropic_headers(call.api_key)
+                if account.enforced
+                else account.anthropic_headers()
+            ),
         ]
+
+
+# POST endpoints that do not take a serving slot (no model runs for them).
+UNLIMITED = frozenset({"/v1/messages/count_tokens"})
+
+
+def _instant(engine: Engine, entry: ReplayEntry) -> bool:
+    """Whether the entry's model answers at once (then the leanest replay path applies)."""
+    model = entry.model or ""
+    spec = engine.models.get(model) or engine.models.get(model, "embedding")
+    return spec is not None and spec.ttft_ms == 0 and spec.tokens_per_s == 0 and not spec.jitter_ms
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -61,6 +61,14 @@ class Call:
         self.replayable_stream: tuple[list[bytes], int, str] | None = None
         # Fault decisions already drawn for this call (by the replay check), if any.
         self.decided: list[Fault] | None = None
+        # Faults the request names in `x-brownout-fault` (fire whatever they draw).
+        self.named: tuple[str, ...] = ()
+        # The capacity model: time waiting for a slot, and the slowdown law's factors.
+        self.queue_ms = 0.0
+        # The caller's API key, read only when per-key limits are enforced.
+        self.api_key = b""
+        self.ttft_factor = 1.0
+        self.token_factor = 1.0
         self._gone: asyncio.Event | None = None
         self._watcher: asyncio.Task[None] | None = None
 

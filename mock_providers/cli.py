@@ -15,7 +15,9 @@ from pathlib import Path
 import orjson
 
 from mock_providers.app import MockConfig
+from mock_providers.faults import FaultSpecError
 from mock_providers.models import FLAVOURS, Flavour, default_models, with_latency
+from mock_providers.provider_config import ProviderFile, parse_provider_file
 from mock_providers.server import READY_PREFIX, serve
 
 EXIT_OK, EXIT_USAGE, EXIT_INFRA = 0, 2, 3
@@ -40,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jitter-ms", type=float, default=0.0, help="uniform extra TTFT 0..jitter")
     p.add_argument(
         "--knowledge", type=Path, help="JSON object {question: answer} the mock answers right"
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="JSON provider file: model cards (`models`), `strict_models`, `capacity`",
     )
     p.add_argument(
         "--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug")
@@ -83,21 +90,29 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"error: --knowledge {args.knowledge}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    flavour: Flavour = args.flavour
+    models = with_latency(default_models(flavour), args.ttft_ms, args.tokens_per_s, args.jitter_ms)
+    provider = ProviderFile(models)
+    if args.config is not None:
+        try:
+            provider = parse_provider_file(orjson.loads(args.config.read_bytes()), flavour, models)
+        except (OSError, orjson.JSONDecodeError, FaultSpecError) as exc:
+            print(f"error: --config {args.config}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     logging.basicConfig(
         level=args.log_level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    flavour: Flavour = args.flavour
     config = MockConfig(
         flavour=flavour,
         name=args.name or flavour,
         seed=args.seed,
         journal=args.journal,
-        models=with_latency(
-            default_models(flavour), args.ttft_ms, args.tokens_per_s, args.jitter_ms
-        ),
+        models=provider.models,
         knowledge=knowledge,
+        strict_models=provider.strict_models,
+        capacity=provider.capacity,
     )
 
     def ready(url: str) -> None:

@@ -1,17 +1,24 @@
-"""The control API under `/_brownout/`: health, faults (list, put, delete) and stats.
+"""The control API under `/_brownout/`: health, faults (list, put, delete), stats, metrics.
 
 The orchestrator drives faults through these endpoints while load runs; shapes and status codes
-are the contract in docs/architecture.md. Control calls are never journalled.
+are the contract in docs/architecture.md. Control calls are never journalled. `metrics` is the
+Prometheus text of the capacity model (in flight, queue depth, overload refusals), so the mock's
+own queue can be charted beside the SUT's.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from mock_providers.capacity import Limiter
 from mock_providers.faults import Fault, FaultSet, FaultSpecError, parse_fault
 from mock_providers.models import Flavour
 
@@ -44,6 +51,64 @@ class ControlState:
     faults: FaultSet
     stats: Stats
     drift_profiles: tuple[str, ...]
+    limiter: Limiter
+    # Runs after the fault set changed (the capacity in force may have).
+    on_change: Callable[[], None] = lambda: None
+    _registry: CollectorRegistry | None = field(default=None, init=False, repr=False)
+
+    def capacity_json(self) -> dict[str, Any]:
+        limiter = self.limiter
+        return {
+            **limiter.spec.to_json(),
+            "in_flight": limiter.in_flight,
+            "queue_depth": limiter.queue_depth,
+            "rejected": limiter.rejected,
+        }
+
+    def metrics_text(self) -> bytes:
+        if self._registry is None:
+            self._registry = CollectorRegistry(auto_describe=False)
+            self._registry.register(_CapacityCollector(self))
+        return generate_latest(self._registry)
+
+
+class _CapacityCollector(Collector):
+    """Reads the live counters at scrape time (nothing to update on the hot path)."""
+
+    def __init__(self, state: ControlState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        s, limiter = self.state, self.state.limiter
+        labels = ["provider", "name"]
+        values = [s.flavour, s.name]
+
+        def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+            g = GaugeMetricFamily(name, doc, labels=labels)
+            g.add_metric(values, value)
+            return g
+
+        def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+            c = CounterMetricFamily(name, doc, labels=labels)
+            c.add_metric(values, value)
+            return c
+
+        yield gauge("brownout_mock_in_flight", "calls being served", s.stats.in_flight)
+        yield gauge("brownout_mock_serving", "calls holding a capacity slot", limiter.in_flight)
+        yield gauge("brownout_mock_queue_depth", "calls waiting for a slot", limiter.queue_depth)
+        limit = limiter.spec.max_concurrency
+        yield gauge(
+            "brownout_mock_max_concurrency",
+            "calls served at once (-1: unlimited)",
+            -1 if limit is None else limit,
+        )
+        yield counter("brownout_mock_calls", "calls answered", s.stats.calls)
+        yield counter("brownout_mock_overloaded", "calls refused by a full queue", limiter.rejected)
+        yield counter(
+            "brownout_mock_queue_wait_seconds",
+            "total time calls waited for a slot",
+            limiter.queue_wait_s_total,
+        )
 
 
 def _json(status: int, obj: Any) -> tuple[int, bytes]:
@@ -78,18 +143,24 @@ def handle_control(state: ControlState, method: str, path: str, body: bytes) -> 
     if sub == "/stats":
         if method != "GET":
             return _error(405, "use GET")
-        return _json(200, state.stats.to_json())
+        return _json(200, {**state.stats.to_json(), "capacity": state.capacity_json()})
+    if sub == "/capacity":
+        if method != "GET":
+            return _error(405, "use GET (change it with a 'capacity' fault)")
+        return _json(200, state.capacity_json())
     if sub == "/faults":
         if method == "GET":
             return _json(200, {"faults": [f.to_json() for f in state.faults]})
         if method == "DELETE":
             state.faults.clear()
+            state.on_change()
             return 204, b""
         if method == "POST":
             fault_or_error = _parse(state, body)
             if isinstance(fault_or_error, tuple):
                 return fault_or_error
             state.faults.put(fault_or_error)
+            state.on_change()
             return _json(201, fault_or_error.to_json())
         return _error(405, "use GET, POST or DELETE")
     if sub == "/faults/validate" and method == "POST":
@@ -121,6 +192,7 @@ def handle_control(state: ControlState, method: str, path: str, body: bytes) -> 
             return _json(200, found.to_json()) if found else _error(404, f"no fault {name!r}")
         if method == "DELETE":
             if state.faults.remove(name):
+                state.on_change()
                 return 204, b""
             return _error(404, f"no fault {name!r}")
         return _error(405, "use GET or DELETE")

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from mock_providers.answers import AnswerEngine
 from mock_providers.call import Call
 from mock_providers.faults import Fault, FaultSet
-from mock_providers.models import ModelSpec
+from mock_providers.models import ModelBook, ModelSpec
+from mock_providers.ratelimit import AccountLimits
 from mock_providers.tokenizer import TokenizerProfile
 from mock_providers.wire import Frame, Reply, WireError
 
@@ -51,18 +52,19 @@ class ChatFormat(Protocol):
 class Engine:
     """What the pipeline needs from the mock: models, answers, tokenizer, timing randomness."""
 
-    models: dict[str, ModelSpec]
+    models: ModelBook
     answers: AnswerEngine
     tokenizer: TokenizerProfile
     timing_rng: random.Random
     record_usage: Callable[[int], None] = field(default=lambda tokens: None)
+    account: AccountLimits = field(default_factory=AccountLimits)
 
 
 def decide(faults: FaultSet, call: Call, model: str | None, stream: bool) -> list[Fault]:
     """The faults that fire for this call (drawn once: maybe already by the replay check)."""
     if call.decided is not None:
         return call.decided
-    return faults.decide(call.endpoint, model, stream) if faults else []
+    return faults.decide(call.endpoint, model, stream, call.named) if faults else []
 
 
 def first_of(fired: list[Fault], kind: str) -> Fault | None:
@@ -84,13 +86,13 @@ def pre_response_delay(engine: Engine, fired: list[Fault], call: Call) -> float:
         p = fault.params
         if fault.type == "latency":
             note(call, fault)
-            extra_ms += p["ms"] + (
-                engine.timing_rng.uniform(0, p["jitter_ms"]) if p["jitter_ms"] else 0.0
+            extra_ms += fault.magnitude() * (
+                p["ms"] + (engine.timing_rng.uniform(0, p["jitter_ms"]) if p["jitter_ms"] else 0.0)
             )
         elif fault.type == "slow_drift":
             note(call, fault)
             age_s = time.monotonic() - fault.applied_at
-            extra_ms += min(p["max_ms"], p["ms_per_s"] * age_s)
+            extra_ms += min(p["max_ms"] * fault.magnitude(), p["ms_per_s"] * age_s)
     return extra_ms / 1000.0
 
 
@@ -98,10 +100,11 @@ def ttft_seconds(engine: Engine, spec: ModelSpec, fired: list[Fault], call: Call
     ms = spec.ttft_ms
     if spec.jitter_ms:
         ms += engine.timing_rng.uniform(0, spec.jitter_ms)
+    ms *= call.ttft_factor  # the capacity model's slowdown law
     slow = first_of(fired, "slow_first_token")
     if slow is not None:
         note(call, slow)
-        ms += slow.params["ms"]
+        ms += slow.params["ms"] * slow.magnitude()
     return ms / 1000.0
 
 
@@ -109,5 +112,5 @@ def interval_seconds(spec: ModelSpec, fired: list[Fault], call: Call) -> float:
     cadence = first_of(fired, "slow_cadence")
     if cadence is not None:
         note(call, cadence)
-        return float(cadence.params["interval_ms"]) / 1000.0
-    return 1.0 / spec.tokens_per_s if spec.tokens_per_s > 0 else 0.0
+        return float(cadence.params["interval_ms"]) * cadence.magnitude() / 1000.0
+    return call.token_factor / spec.tokens_per_s if spec.tokens_per_s > 0 else 0.0

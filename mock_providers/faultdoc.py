@@ -12,8 +12,15 @@ import sys
 from pathlib import Path
 
 from mock_providers.drift import all_profiles
-from mock_providers.faults import CATALOGUE, COMMON_PARAMS, ParamSpec
-from mock_providers.models import FLAVOURS, default_models
+from mock_providers.faults import (
+    CAPACITY_PARAMS,
+    CATALOGUE,
+    COMMON_PARAMS,
+    FAULT_HEADER,
+    SCHEDULE_KEYS,
+    ParamSpec,
+)
+from mock_providers.models import DEFAULT_CARDS, FLAVOURS, default_models
 
 _HEADER = """# Mock providers and their faults
 
@@ -38,6 +45,50 @@ Several faults may fire on one call. The first *refusing* fault in the order the
 `azure_400`) answers the call; the others (latency, stream, drift, tokenizer, wrong answers)
 combine. The journal's `fault` field names every fault that shaped the call, comma-separated.
 Stream-only faults are not eligible for non-streaming calls (and draw nothing for them).
+"""
+
+_SCHEDULES = """## Schedules and per-request faults
+
+Beside `probability`, a fault object may carry these keys (all must hold for it to fire; the
+fault still draws once per matching call, so a schedule never shifts later decisions):
+
+| key | meaning |
+|---|---|
+{rows}
+
+```sh
+curl -X POST http://127.0.0.1:PORT/_brownout/faults \\
+  -d '{{"name": "flaky-start", "type": "error", "first": 3, "params": {{"status": 503}}}}'
+```
+
+A request carrying `{header}: NAME` (several: comma-separated) gets the active fault `NAME`
+whatever its probability or schedule says (`header_only: true` makes a fault fire only then), so
+a test can aim a fault at one request. A name that is no active fault gets the provider's 400.
+"""
+
+_CAPACITY = """## Capacity
+
+By default a mock answers every call at its model's speed however many arrive. A provider's
+`capacity` (the `--config` file's `capacity` object, a scenario's `providers.NAME.capacity`, or
+a `capacity` fault on the timeline) makes it finite:
+
+| key | type | default | meaning |
+|---|---|---|---|
+{rows}
+
+The slowdown law: a call admitted with `n` calls in service (itself included) out of
+`C = max_concurrency` gets time to first token x `1 + ttft_slowdown*(n-1)/C` and time per
+output token x `1 + tokens_slowdown*(n-1)/C`. The journal records each call's wait for a slot
+(`queue_ms`); `GET /_brownout/capacity` shows the capacity in force, in flight and queue depth,
+and `GET /_brownout/metrics` the same as Prometheus text (`brownout_mock_in_flight`,
+`brownout_mock_serving`, `brownout_mock_queue_depth`, `brownout_mock_max_concurrency`,
+`brownout_mock_overloaded_total`, `brownout_mock_queue_wait_seconds_total`).
+
+With `rpm`/`tpm`, each API key (`Authorization: Bearer`, `x-api-key` or `api-key`) has its own
+buckets, refilled continuously: a call they cannot cover gets the provider's 429 with the real
+wait in `retry-after`, and every response's `x-ratelimit-*` / `anthropic-ratelimit-*` headers
+report the key's true state. Without them the headers report an account of
+10,000 requests and 30,000,000 tokens per minute that is never enforced.
 """
 
 
@@ -66,6 +117,9 @@ python -m mock_providers openai --port 0 --journal provider_calls.jsonl --seed 4
 python -m mock_providers anthropic --ttft-ms 400 --tokens-per-s 60 --jitter-ms 100
 ```
 
+`--config FILE` is a JSON provider file: `{"models": [...], "strict_models": false,
+"capacity": {...}}` (model cards below, capacity further down).
+
 It prints one line, `BROWNOUT_READY http://127.0.0.1:PORT`, once it accepts calls, and stops
 gracefully on SIGTERM/SIGINT. Options: `--host` (default 127.0.0.1), `--port` (0 picks a free
 one), `--journal FILE` (one JSON line per call), `--seed`, `--name`, the latency profile of its
@@ -83,8 +137,19 @@ base URL, Anthropic clients `BASE_URL`.
 
 
 def _models_table() -> list[str]:
+    cards = ", ".join(
+        f"{f} {c.context_window:,} tokens of context and {c.max_output_tokens:,} of output"
+        for f, c in DEFAULT_CARDS.items()
+    )
     out = [
         "### Models\n",
+        "Any model id is accepted: an id the mock does not list is served with the flavour's "
+        f"default card ({cards}; embeddings: 1,536 dimensions) at the listed models' speed. "
+        "Model cards in the provider file's `models` (`id`, and any of `context_window`, "
+        "`max_output_tokens`, `kind`, `display_name`, `embedding_dims`, `ttft_ms`, "
+        "`tokens_per_s`, `jitter_ms`) add models or override listed ones; `GET /v1/models` "
+        "lists exactly the listed cards. `strict_models: true` restores the provider's 404 for "
+        "ids it does not list (for deprecation and typo tests).\n",
         "| flavour | model | kind | context window | max output |",
         "|---|---|---|---:|---:|",
     ]
@@ -101,6 +166,13 @@ def _models_table() -> list[str]:
 def render() -> str:
     out = [_HEADER, _RUNNING]
     out.extend(_models_table())
+    out.append(
+        _SCHEDULES.format(
+            rows="\n".join(f"| `{k}` | {v} |" for k, v in SCHEDULE_KEYS.items()),
+            header=FAULT_HEADER.decode(),
+        )
+    )
+    out.append(_CAPACITY.format(rows="\n".join(_param_row(p) for p in CAPACITY_PARAMS)))
     out.append("## Fault types\n")
     out.append("| type | what it does | streams only |")
     out.append("|---|---|---|")

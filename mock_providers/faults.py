@@ -51,6 +51,77 @@ class FaultType:
     streams_only: bool = False
 
 
+# The keys of a provider's `capacity` (and of the `capacity` fault), explained in capacity.py.
+CAPACITY_PARAMS = (
+    ParamSpec(
+        "max_concurrency",
+        "int_or_null",
+        None,
+        "calls served at once (null: unlimited)",
+        minimum=1,
+        maximum=1_000_000,
+    ),
+    ParamSpec(
+        "queue",
+        "int_or_null",
+        None,
+        "calls waiting beyond `max_concurrency` (null: unbounded); beyond it, overload answers",
+        minimum=0,
+        maximum=1_000_000,
+    ),
+    ParamSpec(
+        "overload_status",
+        "int_or_null",
+        None,
+        "overload answer: OpenAI 503 (default) or 429, Anthropic 529 (default) or 503",
+        choices=(429, 503, 529),
+    ),
+    ParamSpec(
+        "ttft_slowdown",
+        "float",
+        0.0,
+        "TTFT x (1 + this*(n-1)/max_concurrency) with n calls in service",
+        minimum=0,
+        maximum=1000,
+    ),
+    ParamSpec(
+        "tokens_slowdown",
+        "float",
+        0.0,
+        "time per token x (1 + this*(n-1)/max_concurrency)",
+        minimum=0,
+        maximum=1000,
+    ),
+    ParamSpec(
+        "rpm",
+        "int_or_null",
+        None,
+        "enforced requests per minute per API key (null: reported, never enforced)",
+        minimum=1,
+    ),
+    ParamSpec(
+        "tpm",
+        "int_or_null",
+        None,
+        "enforced tokens (prompt + max output) per minute per API key",
+        minimum=1,
+    ),
+)
+
+# Which statuses each flavour answers overload with (the first is the default).
+OVERLOAD_STATUSES: dict[Flavour, tuple[int, ...]] = {
+    "openai": (503, 429),
+    "anthropic": (529, 503),
+}
+
+
+def check_overload_status(status: Any, flavour: Flavour) -> None:
+    allowed = OVERLOAD_STATUSES[flavour]
+    if status is not None and status not in allowed:
+        choices = " or ".join(str(s) for s in allowed)
+        raise FaultSpecError(f"overload_status for {flavour} must be {choices}, got {status!r}")
+
+
 _AFTER = ParamSpec("after_chunks", "int", 2, "stream frames sent before the fault", minimum=0)
 
 # Common to every type: restrict a fault to some endpoints or models (empty = all).
@@ -245,11 +316,82 @@ CATALOGUE: dict[str, FaultType] = {
             "wrong_answer",
             "A wrong (but stable, well-formed) answer instead of the right one.",
         ),
+        FaultType(
+            "capacity",
+            "Changes the provider's capacity while the fault is active (a capacity drop is a "
+            "classic trigger): the params given replace the provider's own `capacity` keys, "
+            "the others keep their values; removing the fault restores them. Takes no "
+            "probability, schedule or `endpoints`/`models`.",
+            CAPACITY_PARAMS,
+        ),
     )
 }
 
 # Types that replace the response before any output; the first one that fires wins.
 REJECTING = ("deprecation", "error", "rate_limit", "connection_reset", "safety")
+
+
+# Params whose value is the fault's magnitude (what a `ramp` of `magnitude` scales).
+MAGNITUDE_PARAMS: dict[str, tuple[str, ...]] = {
+    "latency": ("ms", "jitter_ms"),
+    "slow_drift": ("max_ms",),
+    "slow_first_token": ("ms",),
+    "slow_cadence": ("interval_ms",),
+    "stream_stall": ("stall_s",),
+}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a fault fires, beside its probability (all conditions must hold; see SCHEDULE_KEYS).
+
+    Counts are of the calls the fault matches (endpoint, model, stream) since it was applied;
+    times are from the moment it was applied. The fault's seeded RNG draws once per matching
+    call whatever the schedule says, so a schedule never shifts the decisions that follow.
+    """
+
+    first: int | None = None
+    every: int | None = None
+    burst_on_s: float | None = None
+    burst_off_s: float | None = None
+    ramp_over_s: float | None = None
+    ramp_from: float = 0.0
+    ramp_to: float = 1.0
+    ramp_of: str = "probability"
+    header_only: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.first is not None:
+            out["first"] = self.first
+        if self.every is not None:
+            out["every"] = self.every
+        if self.burst_on_s is not None:
+            out["burst"] = {"on_s": self.burst_on_s, "off_s": self.burst_off_s}
+        if self.ramp_over_s is not None:
+            out["ramp"] = {
+                "over_s": self.ramp_over_s,
+                "from": self.ramp_from,
+                "to": self.ramp_to,
+                "of": self.ramp_of,
+            }
+        if self.header_only:
+            out["header_only"] = True
+        return out
+
+
+NO_SCHEDULE = Schedule()
+#: The fault keys beside `probability` that shape when it fires (docs/faults.md).
+SCHEDULE_KEYS: dict[str, str] = {
+    "first": "integer >= 1: only the first N matching calls",
+    "every": "integer >= 1: only every K-th matching call (the K-th, 2K-th, …)",
+    "burst": "`{on_s, off_s}` (seconds > 0): fires only in the `on` part of an on/off cycle",
+    "ramp": "`{over_s, from, to, of}`: `of: probability` (default) rises the probability "
+    "linearly from `from` (default 0) to `to` (default 1) over `over_s` seconds; "
+    "`of: magnitude` scales the fault's size (delays) by a factor rising from `from` to `to`",
+    "header_only": "true: fires only on requests naming it in `x-brownout-fault`",
+}
+FAULT_HEADER = b"x-brownout-fault"
 
 
 @dataclass
@@ -261,6 +403,10 @@ class Fault:
     rng: random.Random
     applied_at: float = field(default_factory=time.monotonic)
     buckets: list[tuple[str, TokenBucket]] = field(default_factory=list)
+    schedule: Schedule = NO_SCHEDULE
+    # The params the fault's author gave (a `capacity` fault changes only these).
+    given: frozenset[str] = frozenset()
+    seen: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -268,7 +414,46 @@ class Fault:
             "type": self.type,
             "probability": self.probability,
             "params": self.params,
+            **self.schedule.to_json(),
         }
+
+    def fires(self, now: float) -> bool:
+        """One matching call's decision: the seeded draw, then the schedule."""
+        draw = self.rng.random()
+        self.seen += 1
+        s = self.schedule
+        if s is NO_SCHEDULE:
+            return draw < self.probability
+        if s.header_only:
+            return False
+        if s.first is not None and self.seen > s.first:
+            return False
+        if s.every is not None and self.seen % s.every:
+            return False
+        age = now - self.applied_at
+        if (
+            s.burst_on_s is not None
+            and s.burst_off_s is not None
+            and age % (s.burst_on_s + s.burst_off_s) >= s.burst_on_s
+        ):
+            return False
+        probability = self.probability
+        if s.ramp_over_s is not None and s.ramp_of == "probability":
+            probability = self.ramp_value(age)
+        return draw < probability
+
+    def ramp_value(self, age_s: float) -> float:
+        s = self.schedule
+        assert s.ramp_over_s is not None
+        frac = min(1.0, max(0.0, age_s / s.ramp_over_s))
+        return s.ramp_from + (s.ramp_to - s.ramp_from) * frac
+
+    def magnitude(self) -> float:
+        """The factor on this fault's delays now (1 unless it ramps its magnitude)."""
+        s = self.schedule
+        if s.ramp_over_s is None or s.ramp_of != "magnitude":
+            return 1.0
+        return self.ramp_value(time.monotonic() - self.applied_at)
 
     def matches(self, endpoint: str, model: str | None, stream: bool) -> bool:
         if CATALOGUE[self.type].streams_only and not stream:
@@ -286,8 +471,9 @@ class Fault:
         return not (models and model not in models)
 
 
-def _check_param(spec: ParamSpec, value: Any, fault_type: str) -> Any:
-    where = f"params.{spec.name} of a {fault_type!r} fault"
+def check_param(spec: ParamSpec, value: Any, fault_type: str, where: str = "") -> Any:
+    """`value` checked against `spec` (and normalised); raises `FaultSpecError`."""
+    where = where or f"params.{spec.name} of a {fault_type!r} fault"
     kind = spec.kind
     if value is None and kind.endswith("_or_null"):
         return None
@@ -327,9 +513,12 @@ def parse_fault(
     """Validate a control-API fault object; raises `FaultSpecError` naming what is wrong."""
     if not isinstance(spec, dict):
         raise FaultSpecError("a fault must be a JSON object")
-    unknown = set(spec) - {"name", "type", "probability", "params"}
+    unknown = set(spec) - {"name", "type", "probability", "params", *SCHEDULE_KEYS}
     if unknown:
-        raise FaultSpecError(f"unknown fault keys: {', '.join(sorted(unknown))}")
+        raise FaultSpecError(
+            f"unknown fault keys: {', '.join(sorted(unknown))}; known: name, type, "
+            f"probability, params, {', '.join(SCHEDULE_KEYS)}"
+        )
     name = spec.get("name")
     if not isinstance(name, str) or not name or "/" in name:
         raise FaultSpecError("`name` must be a non-empty string without '/'")
@@ -356,9 +545,20 @@ def parse_fault(
             f"known: {', '.join(specs)}"
         )
     params = {
-        key: _check_param(p, raw[key], fault_type) if key in raw else _copy(p.default)
+        key: check_param(p, raw[key], fault_type) if key in raw else _copy(p.default)
         for key, p in specs.items()
     }
+    schedule = parse_schedule(spec)
+    if fault_type == "capacity":
+        check_overload_status(params["overload_status"], flavour)
+        if probability != 1.0 or schedule != NO_SCHEDULE:
+            raise FaultSpecError("a 'capacity' fault takes no probability or schedule")
+        if params["endpoints"] or params["models"]:
+            raise FaultSpecError("a 'capacity' fault applies to the whole provider")
+    if schedule.ramp_of == "magnitude" and fault_type not in MAGNITUDE_PARAMS:
+        raise FaultSpecError(
+            f"ramp of magnitude needs a fault with a size: {', '.join(MAGNITUDE_PARAMS)}"
+        )
     if fault_type == "drift" and params["profile"] not in drift_profiles:
         raise FaultSpecError(
             f"unknown drift profile {params['profile']!r} for {flavour}; known: "
@@ -370,6 +570,8 @@ def parse_fault(
         probability=float(probability),
         params=params,
         rng=random.Random(f"{seed}:{name}"),
+        schedule=schedule,
+        given=frozenset(raw),
     )
     if fault_type == "rate_limit":
         if params["rpm"] is not None:
@@ -377,6 +579,78 @@ def parse_fault(
         if params["tpm"] is not None:
             fault.buckets.append(("tokens", TokenBucket(params["tpm"])))
     return fault
+
+
+def _count(spec: dict[str, Any], key: str) -> int | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise FaultSpecError(f"`{key}` must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _seconds(obj: dict[str, Any], key: str, where: str) -> float:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86_400:
+        raise FaultSpecError(f"`{where}.{key}` must be seconds in (0, 86400], got {value!r}")
+    return float(value)
+
+
+def _sub_object(spec: dict[str, Any], key: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise FaultSpecError(f"`{key}` must be an object with {', '.join(keys)}")
+    unknown = sorted(set(value) - set(keys))
+    if unknown:
+        raise FaultSpecError(
+            f"unknown `{key}` keys: {', '.join(unknown)}; known: {', '.join(keys)}"
+        )
+    return value
+
+
+def parse_schedule(spec: dict[str, Any]) -> Schedule:
+    """The schedule keys of a control-API fault object; raises `FaultSpecError`."""
+    keys = {k: spec[k] for k in SCHEDULE_KEYS if k in spec}
+    if not keys:
+        return NO_SCHEDULE
+    header_only = spec.get("header_only", False)
+    if not isinstance(header_only, bool):
+        raise FaultSpecError(f"`header_only` must be true or false, got {header_only!r}")
+    burst = _sub_object(spec, "burst", ("on_s", "off_s"))
+    ramp = _sub_object(spec, "ramp", ("over_s", "from", "to", "of"))
+    on_s = off_s = over_s = None
+    if burst is not None:
+        on_s, off_s = _seconds(burst, "on_s", "burst"), _seconds(burst, "off_s", "burst")
+    ramp_from, ramp_to, ramp_of = 0.0, 1.0, "probability"
+    if ramp is not None:
+        over_s = _seconds(ramp, "over_s", "ramp")
+        ramp_of = ramp.get("of", "probability")
+        if ramp_of not in ("probability", "magnitude"):
+            raise FaultSpecError(f"`ramp.of` must be probability or magnitude, got {ramp_of!r}")
+        top = 1.0 if ramp_of == "probability" else 1000.0
+        ends = []
+        for key, default in (("from", 0.0), ("to", 1.0)):
+            value = ramp.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise FaultSpecError(f"`ramp.{key}` must be a number, got {value!r}")
+            if not 0.0 <= value <= top:
+                raise FaultSpecError(f"`ramp.{key}` of {ramp_of} must be in [0, {top:g}]")
+            ends.append(float(value))
+        ramp_from, ramp_to = ends
+    return Schedule(
+        first=_count(spec, "first"),
+        every=_count(spec, "every"),
+        burst_on_s=on_s,
+        burst_off_s=off_s,
+        ramp_over_s=over_s,
+        ramp_from=ramp_from,
+        ramp_to=ramp_to,
+        ramp_of=ramp_of,
+        header_only=header_only,
+    )
 
 
 def _copy(value: Any) -> Any:
@@ -406,10 +680,40 @@ class FaultSet:
     def __bool__(self) -> bool:
         return bool(self._faults)
 
-    def decide(self, endpoint: str, model: str | None, stream: bool) -> list[Fault]:
-        """The faults that fire for one call: each eligible fault draws once from its own RNG."""
+    def get(self, name: str) -> Fault | None:
+        return self._faults.get(name)
+
+    def decide(
+        self, endpoint: str, model: str | None, stream: bool, named: tuple[str, ...] = ()
+    ) -> list[Fault]:
+        """The faults that fire for one call: each eligible fault draws once from its own RNG;
+        those `named` (by the request's `x-brownout-fault` header) fire whatever they draw."""
         fired: list[Fault] = []
+        now = time.monotonic()
         for fault in self._faults.values():
-            if fault.matches(endpoint, model, stream) and fault.rng.random() < fault.probability:
+            if fault.type == "capacity" or not fault.matches(endpoint, model, stream):
+                continue
+            if fault.fires(now) or fault.name in named:
                 fired.append(fault)
         return fired
+
+    def unknown(self, named: tuple[str, ...]) -> list[str]:
+        """The names in an `x-brownout-fault` header that no active fault has."""
+        return [n for n in named if n not in self._faults]
+
+    def capacity(self) -> Fault | None:
+        """The capacity fault in force: the last one applied."""
+        found = None
+        for fault in self._faults.values():
+            if fault.type == "capacity":
+                found = fault
+        return found
+
+
+def named_faults(headers: list[tuple[bytes, bytes]]) -> tuple[str, ...]:
+    """The fault names a request asks for (`x-brownout-fault: a, b`), none when absent."""
+    for name, value in headers:
+        if name == FAULT_HEADER:
+            text = value.decode("latin-1")
+            return tuple(n.strip() for n in text.split(",") if n.strip())
+    return ()

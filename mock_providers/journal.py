@@ -37,6 +37,7 @@ class CallRecord(TypedDict):
     stream: bool
     stream_completed: bool | None
     in_flight: int
+    queue_ms: float
 
 
 def fingerprint(method: str, endpoint: str, body: bytes, payload: Any) -> str:

@@ -35,6 +35,9 @@ def model_handlers(
         model_id = call.endpoint[len("/v1/models/") :]
         call.model = model_id
         spec = app.engine.models.get(model_id)
+        if spec is None and model_id not in app.engine.models:
+            raise fmt.model_not_found(model_id)
+        spec = spec or app.engine.models.get(model_id, "embedding")
         if spec is None:
             raise fmt.model_not_found(model_id)
         fired = decide(app.faults, call, model_id, False)

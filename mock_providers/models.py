@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
+ModelKind = Literal["chat", "embedding"]
+
 Flavour = Literal["openai", "anthropic"]
 FLAVOURS: tuple[Flavour, ...] = ("openai", "anthropic")
 
@@ -25,7 +27,7 @@ class ModelSpec:
     id: str
     context_window: int
     max_output_tokens: int
-    kind: Literal["chat", "embedding"] = "chat"
+    kind: ModelKind = "chat"
     display_name: str = ""
     embedding_dims: int = 0
     ttft_ms: float = 0.0
@@ -73,3 +75,72 @@ def with_latency(
         else m
         for m in models
     )
+
+
+# The card an unlisted model id gets: a generous current-generation model of the flavour.
+DEFAULT_CARDS: dict[Flavour, ModelSpec] = {
+    "openai": ModelSpec("*", 128_000, 16_384),
+    "anthropic": ModelSpec("*", 200_000, 64_000),
+}
+DEFAULT_EMBEDDING = ModelSpec("*", 8_191, 0, kind="embedding", embedding_dims=1536)
+# Cards made for unlisted ids are kept (so each id's card is built once) up to this many.
+_MAX_MADE = 4096
+
+
+class ModelBook:
+    """The models a mock answers for: the listed cards, and (unless strict) any other id.
+
+    Teams point their code at the mock unchanged, and their model ids are whatever that code
+    uses, so by default an unlisted id is served with the flavour's default card (context window,
+    output limit, the listed chat models' latency). `strict` restores the provider's 404 for
+    unlisted ids, for deprecation and typo tests.
+    """
+
+    def __init__(
+        self, flavour: Flavour, listed: tuple[ModelSpec, ...], *, strict: bool = False
+    ) -> None:
+        self.listed = listed
+        self.strict = strict
+        self._by_id = {m.id: m for m in listed}
+        chat = next((m for m in listed if m.kind == "chat"), None)
+        base = DEFAULT_CARDS[flavour]
+        if chat is not None:  # unlisted ids think as fast as the listed ones
+            base = replace(
+                base, ttft_ms=chat.ttft_ms, tokens_per_s=chat.tokens_per_s, jitter_ms=chat.jitter_ms
+            )
+        self._templates: dict[ModelKind, ModelSpec] = {
+            "chat": base,
+            "embedding": DEFAULT_EMBEDDING,
+        }
+        self._made: dict[tuple[str, ModelKind], ModelSpec] = {}
+
+    def get(self, model_id: str, kind: ModelKind = "chat") -> ModelSpec | None:
+        """The card for `model_id` used as `kind`; None when the mock must answer 404."""
+        spec = self._by_id.get(model_id)
+        if spec is not None:
+            return spec if spec.kind == kind else None
+        if self.strict:
+            return None
+        made = self._made.get((model_id, kind))
+        if made is None:
+            made = replace(self._templates[kind], id=model_id, display_name=model_id)
+            if len(self._made) < _MAX_MADE:
+                self._made[(model_id, kind)] = made
+        return made
+
+    def __contains__(self, model_id: object) -> bool:
+        return isinstance(model_id, str) and (not self.strict or model_id in self._by_id)
+
+    def values(self) -> tuple[ModelSpec, ...]:
+        """The listed cards, in order (what `/v1/models` shows)."""
+        return self.listed
+
+
+def merge_models(
+    base: tuple[ModelSpec, ...], extra: tuple[ModelSpec, ...]
+) -> tuple[ModelSpec, ...]:
+    """`base` with `extra` cards added, or replacing the base card of the same id."""
+    by_id = {m.id: m for m in base}
+    for m in extra:
+        by_id[m.id] = m
+    return tuple(by_id.values())

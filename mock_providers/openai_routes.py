@@ -47,8 +47,8 @@ async def embeddings(app: MockApp, call: Call, payload: Any) -> None:
     req = parse_embedding_request(payload, app.engine.tokenizer)
     call.model = req.model
     call.tokens_in = req.tokens_in
-    spec = app.engine.models.get(req.model)
-    if spec is None or spec.kind != "embedding":
+    spec = app.engine.models.get(req.model, "embedding")
+    if spec is None:
         raise wire.model_not_found(req.model)
     fired = decide(app.faults, call, req.model, False)
     if await serve_simple(call, FORMAT, app.engine, fired, req.model, req.tokens_in):

@@ -27,6 +27,7 @@ from mock_providers.engine import (
 )
 from mock_providers.faults import Fault
 from mock_providers.models import ModelSpec
+from mock_providers.ratelimit import DEFAULT_RPM
 from mock_providers.replay import ReplayEntry
 from mock_providers.streaming import send_stream
 from mock_providers.tokenizer import TokenizerProfile
@@ -44,7 +45,7 @@ async def serve_chat(
 ) -> None:
     """Serve one validated chat request, given the faults that fired for it."""
     spec = engine.models.get(req.model)
-    if spec is None or spec.kind != "chat":
+    if spec is None:
         await send_wire_error(call, fmt, fmt.model_not_found(req.model))
         return
     tokenizer = engine.tokenizer
@@ -61,9 +62,14 @@ async def serve_chat(
     if tokens_in > window:
         await send_wire_error(call, fmt, fmt.context_length(window, tokens_in))
         return
-    if await reject(call, fmt, req.model, tokens_in, req.max_tokens, fired):
+    if engine.account.enforced and await account_limit(
+        call, fmt, engine, req.model, tokens_in + (req.max_tokens or 0)
+    ):
         return
-    engine.record_usage(tokens_in)
+    if await reject(call, fmt, req.model, tokens_in, req.max_tokens, fired, engine):
+        return
+    if not engine.account.enforced:
+        engine.record_usage(tokens_in)
     reply = plan_reply(fmt, engine, req, spec, tokenizer, tokens_in, fired, call)
     call.tokens_out = reply.tokens_out
     wait_s = pre_response_delay(engine, fired, call)
@@ -73,6 +79,21 @@ async def serve_chat(
         await _send_whole(call, fmt, engine, spec, req, reply, fired, wait_s)
 
 
+async def account_limit(
+    call: Call, fmt: ChatFormat, engine: Engine, model: str, tokens: int
+) -> bool:
+    """The 429 of an enforced per-key limit (`capacity.rpm`/`tpm`); True when refused."""
+    refusal = engine.account.charge(call.api_key, tokens)
+    if refusal is None:
+        return False
+    retry_s = round(refusal.retry_s, 3)
+    status, body = fmt.rate_limit(
+        model, refusal.unit, refusal.limit, refusal.used, refusal.requested, retry_s
+    )
+    await call.respond(status, body, JSON_CT, _retry_headers(retry_s))
+    return True
+
+
 async def reject(
     call: Call,
     fmt: ChatFormat,
@@ -80,6 +101,7 @@ async def reject(
     tokens_in: int,
     max_tokens: int | None,
     fired: list[Fault],
+    engine: Engine | None = None,
 ) -> bool:
     """Apply the first refusing fault that fired; True when the call was answered."""
     for fault in fired:
@@ -94,7 +116,8 @@ async def reject(
             await _send_status_error(call, fmt, fault)
             return True
         if kind == "rate_limit":
-            if await _rate_limit(call, fmt, fault, model or "", tokens_in + (max_tokens or 0)):
+            tokens = tokens_in + (max_tokens or 0)
+            if await _rate_limit(call, fmt, fault, model or "", tokens, engine):
                 return True
             continue
         if kind == "connection_reset" and p["after_chunks"] is None:
@@ -133,11 +156,20 @@ async def _send_status_error(call: Call, fmt: ChatFormat, fault: Fault) -> None:
         await call.respond(status, fmt.status_error(status, p["message"]), JSON_CT, extra)
 
 
-async def _rate_limit(call: Call, fmt: ChatFormat, fault: Fault, model: str, tokens: int) -> bool:
+async def _rate_limit(
+    call: Call, fmt: ChatFormat, fault: Fault, model: str, tokens: int, engine: Engine | None
+) -> bool:
     p = fault.params
     kind = "insufficient_quota" if p["quota"] else "requests"
     retry_s: float | None = p["retry_after_s"]
-    limit, used, requested = 500, 500, 1
+    # Without its own buckets the fault reports the account's true request bucket.
+    limit, used, requested = DEFAULT_RPM, 0, 1
+    if engine is not None:
+        if engine.account.enforced:
+            bucket = engine.account.buckets(call.api_key).requests
+            limit, used = int(bucket.limit), int(bucket.limit - bucket.remaining())
+        else:
+            limit, used = engine.account.request_state()
     if fault.buckets:
         now = time.monotonic()
         waits = []
@@ -253,7 +285,8 @@ async def _send_whole(
 
 async def replay_whole(call: Call, engine: Engine, entry: ReplayEntry) -> None:
     """An identical earlier reply, sent after the time the model takes (no fault fired)."""
-    spec = engine.models[entry.model or ""]
+    spec = engine.models.get(entry.model or "")
+    assert spec is not None  # replayed only for a model that answered
     call.model, call.tokens_in, call.tokens_out = entry.model, entry.tokens_in, entry.tokens_out
     engine.record_usage(entry.tokens_in)
     wait = ttft_seconds(engine, spec, [], call)
@@ -274,7 +307,7 @@ async def serve_simple(
     tokens_in: int,
 ) -> bool:
     """Refusing and latency faults for non-chat endpoints; True when the call was answered."""
-    if await reject(call, fmt, model, tokens_in, None, fired):
+    if await reject(call, fmt, model, tokens_in, None, fired, engine):
         return True
     delay = pre_response_delay(engine, fired, call)
     if delay > 0:

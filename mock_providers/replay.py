@@ -98,7 +98,7 @@ class ReplayEntry:
         tp = b"null" if traceparent is None else orjson.dumps(traceparent.decode("latin-1"))
         rc = b"%d" % int(retry_count) if retry_count and retry_count.isdigit() else b"null"
         head = b'{"t":%.6f,"t_end":%.6f' % (t, t + latency_ms / 1000.0)
-        tail = b"%.3f%s%d}\n" % (latency_ms, c, in_flight)
+        tail = b'%.3f%s%d,"queue_ms":0.0}\n' % (latency_ms, c, in_flight)
         return b"".join((head, a, rid, b',"traceparent":', tp, b',"retry_count":', rc, b, tail))
 
 

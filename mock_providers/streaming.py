@@ -126,7 +126,8 @@ async def pace_frames(
 
 async def replay_stream(call: Call, engine: Engine, entry: StreamReplayEntry) -> None:
     """Serve a stream identical to an earlier one (no faults active) from its frames."""
-    spec = engine.models[entry.model]
+    spec = engine.models.get(entry.model)
+    assert spec is not None  # replayed only for a model that answered
     call.model, call.tokens_in, call.tokens_out = entry.model, entry.tokens_in, entry.tokens_out
     call.stream = True
     engine.record_usage(entry.tokens_in)
@@ -165,7 +166,7 @@ async def stream_fault(call: Call, fmt: ChatFormat, fault: Fault) -> str:
     note(call, fault)
     kind = fault.type
     if kind == "stream_stall":
-        await call.pause(fault.params["stall_s"])
+        await call.pause(fault.params["stall_s"] * fault.magnitude())
         if fault.params["then"] == "close" or call.disconnected:
             await call.end_stream(completed=False)
             return "stop"

@@ -92,6 +92,7 @@ PROVIDER_FAULT_TYPES: tuple[str, ...] = (
     "safety",
     "deprecation",
     "wrong_answer",
+    "capacity",
 )
 
 

@@ -75,15 +75,6 @@ def test_models_list_and_get(client: openai.OpenAI) -> None:
     ids = [m.id for m in client.models.list()]
     assert "gpt-4o-mini" in ids
     assert client.models.retrieve("gpt-4o-mini").owned_by == "system"
-    with pytest.raises(openai.NotFoundError) as info:
-        client.models.retrieve("gpt-nope")
-    assert info.value.code == "model_not_found"
-
-
-def test_unknown_model_is_404_model_not_found(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.NotFoundError) as info:
-        client.chat.completions.create(model="gpt-nope", messages=QUESTION)
-    assert info.value.code == "model_not_found"
 
 
 def test_max_tokens_truncates_with_length(client: openai.OpenAI) -> None:
@@ -198,7 +189,9 @@ def test_500_fault_is_retried_and_journalled(openai_mock: Mock) -> None:
     assert {c["status"] for c in calls} == {500}
     assert {c["fault"] for c in calls} == {"provider-errors"}
     assert {c["request_id"] for c in calls} == {"req-abc"}
-    assert openai_mock.http.get("/_brownout/stats").json() == {
+    stats = openai_mock.http.get("/_brownout/stats").json()
+    assert stats.pop("capacity")["queue_depth"] == 0
+    assert stats == {
         "calls": 4,
         "by_status": {"500": 4},
         "by_fault": {"provider-errors": 4},
@@ -306,6 +299,7 @@ def test_journal_fields(openai_mock: Mock, client: openai.OpenAI) -> None:
         "stream",
         "stream_completed",
         "in_flight",
+        "queue_ms",
     }
     assert row["provider"] == "openai" and row["name"] == "openai"
     assert row["endpoint"] == "/v1/chat/completions" and row["method"] == "POST"
