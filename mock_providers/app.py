@@ -139,10 +139,11 @@ class MockApp:
             handler = self.routes.get(("GET", "/v1/models/{model}"))
         body = await _read_body(receive)
         named = named_faults(scope["headers"])
+        unknown = self.faults.unknown(named) if named else []
         limited = self.limiter.limited and method == "POST" and endpoint not in UNLIMITED
         exact = self.account.enforced  # every call is charged to its key: no replay
         replay = None
-        if body and method == "POST" and not exact:
+        if body and method == "POST" and not exact and not unknown:
             replay = self.replay.get(endpoint, body)
         decided: list[Fault] | None = None
         if replay is not None and (self.faults or named):
@@ -166,7 +167,7 @@ class MockApp:
         fingerprint_: str | None = None
         admitted = False
         try:
-            if named and (unknown := self.faults.unknown(named)):
+            if unknown:
                 raise WireError(
                     400,
                     f"x-brownout-fault names no active fault: {', '.join(unknown)}",
