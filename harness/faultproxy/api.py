@@ -21,7 +21,13 @@ from harness.faultproxy.httpserver import Request, Response
 from harness.faultproxy.metrics import render_metrics
 from harness.faultproxy.proxy import ApiError
 from harness.faultproxy.registry import PopulateError, ProxySpec, Registry
-from harness.faultproxy.toxics import TOXIC_ATTRIBUTES, Toxic, go_struct_name, parse_direction
+from harness.faultproxy.toxics import (
+    TOXIC_ATTRIBUTES,
+    Toxic,
+    go_int_type,
+    go_struct_name,
+    parse_direction,
+)
 
 __all__ = ["TOXIPROXY_VERSION", "Api", "populate_specs"]
 
@@ -147,7 +153,7 @@ class Api:
         return _json(200, "{" + ",".join(members) + "}")
 
     async def create_proxy(self, request: Request, args: list[str]) -> Response:
-        spec = _proxy_spec(decode_object(request.body, "proxy.Proxy"), "")
+        spec = _proxy_spec(decode_object(request.body, "toxiproxy.Proxy"), "")
         proxy = await self.registry.create(spec)
         return _json(201, proxy.to_json())
 
@@ -168,7 +174,7 @@ class Api:
 
     async def update_proxy(self, request: Request, args: list[str]) -> Response:
         proxy = self.registry.get(args[0])
-        fields = FieldReader(decode_object(request.body, "proxy.Proxy"), "Proxy")
+        fields = FieldReader(decode_object(request.body, "toxiproxy.Proxy"), "Proxy")
         await self.registry.update(
             proxy,
             listen=fields.string("listen", proxy.listen),
@@ -233,8 +239,12 @@ class Api:
         return Response(204)
 
 
-def _proxy_spec(obj: Pairs, suffix: str) -> ProxySpec:
-    fields = FieldReader(obj, "Proxy")
+#: The anonymous struct Toxiproxy decodes each /populate entry into, as Go prints its type.
+_POPULATE_ENTRY = 'struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }'
+
+
+def _proxy_spec(obj: Pairs, suffix: str, go_struct: str = "Proxy") -> ProxySpec:
+    fields = FieldReader(obj, go_struct)
     spec = ProxySpec(
         name=fields.string("name", ""),
         listen=fields.string("listen", ""),
@@ -257,7 +267,8 @@ def populate_specs(raw: bytes) -> list[ProxySpec]:
         return []
     if not isinstance(value, list) or isinstance(value, Pairs):
         raise bad_body(
-            f"json: cannot unmarshal {go_type_name(value)} into Go value of type []proxy.Proxy"
+            f"json: cannot unmarshal {go_type_name(value)} "
+            f"into Go value of type []{_POPULATE_ENTRY}"
         )
     specs = []
     for number, entry in enumerate(value, start=1):
@@ -265,9 +276,11 @@ def populate_specs(raw: bytes) -> list[ProxySpec]:
             entry = Pairs()
         if not isinstance(entry, Pairs):
             raise bad_body(
-                f"json: cannot unmarshal {go_type_name(entry)} into Go value of type proxy.Proxy"
+                f"json: cannot unmarshal {go_type_name(entry)} "
+                f"into Go value of type {_POPULATE_ENTRY}"
             )
-        specs.append(_proxy_spec(entry, f" at proxy {number}"))
+        # Go names the anonymous struct's fields with an empty type name: ".name".
+        specs.append(_proxy_spec(entry, f" at proxy {number}", ""))
     return specs
 
 
@@ -281,9 +294,14 @@ def _apply_attributes(attributes: dict[str, int], obj: Pairs, toxic_type: str) -
     _found, raw = lookup(obj, "attributes")
     if raw is None:
         return
-    struct = go_struct_name(toxic_type)
     if not isinstance(raw, Pairs):
-        raise bad_body(f"json: cannot unmarshal {go_type_name(raw)} into Go value of type {struct}")
-    fields = FieldReader(raw, struct.removeprefix("toxics."))
+        # Go decodes the wrapper before it knows the type: the target is still a NoopToxic.
+        raise bad_body(
+            f"json: cannot unmarshal {go_type_name(raw)} into Go struct field "
+            "ToxicWrapper.attributes of type toxics.NoopToxic"
+        )
+    # Go names a nested field by its path: LatencyToxic.attributes.latency.
+    fields = FieldReader(raw, go_struct_name(toxic_type).removeprefix("toxics.") + ".attributes")
+    go_int = go_int_type(toxic_type)
     for key in attributes:
-        attributes[key] = fields.integer(key, attributes[key])
+        attributes[key] = fields.integer(key, attributes[key], go_int)

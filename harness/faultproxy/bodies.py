@@ -17,6 +17,7 @@ from harness.faultproxy.gojson import (
     fits_int64,
     go_type_name,
     lookup,
+    number_literal,
 )
 from harness.faultproxy.proxy import ApiError
 
@@ -59,8 +60,9 @@ class FieldReader:
 
     def _mismatch(self, name: str, value: Any, go_type: str) -> ApiError:
         kind = go_type_name(value)
-        if kind == "number":
-            kind = f"number {value!r}"
+        if kind == "number" and go_type in ("int", "int64", "float32"):
+            # Go quotes the literal only when the field is a number too (range, fraction).
+            kind = f"number {number_literal(value)}"
         return bad_body(
             f"json: cannot unmarshal {kind} into Go struct field "
             f"{self.go_struct}.{name} of type {go_type}"
@@ -92,11 +94,11 @@ class FieldReader:
             raise self._mismatch(name, value, "float32")
         return float(value)
 
-    def integer(self, name: str, default: int) -> int:
+    def integer(self, name: str, default: int, go_type: str = "int64") -> int:
         value = self._get(name)
         if value is None:
             return default
         # Go parses integers from the literal: 100.5 and 1e3 are both errors.
         if isinstance(value, bool) or not isinstance(value, int) or not fits_int64(value):
-            raise self._mismatch(name, value, "int64")
+            raise self._mismatch(name, value, go_type)
         return value

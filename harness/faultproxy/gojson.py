@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "BodyError",
+    "Number",
     "Pairs",
     "decode_body",
     "dumps",
@@ -22,6 +23,7 @@ __all__ = [
     "format_float32",
     "go_type_name",
     "lookup",
+    "number_literal",
 ]
 
 _WS = " \t\r\n"
@@ -36,6 +38,39 @@ class BodyError(ValueError):
 
 class Pairs(list[tuple[str, Any]]):
     """A JSON object as its members in order, duplicates kept (Go applies them in order)."""
+
+
+class Number(float):
+    """A JSON number kept with its literal, for Go's ``cannot unmarshal number 1e999`` wording.
+
+    Every non-integral number decodes to one, and so does an integer too long for Python's
+    int/str conversion limit (it holds ``float(literal)``, usually infinity): such a number
+    fits no Go field, and the API answers 400 instead of failing on the conversion.
+    """
+
+    literal: str
+
+    def __new__(cls, literal: str) -> Number:
+        number = super().__new__(cls, float(literal))
+        number.literal = literal
+        return number
+
+
+#: Longer integer literals become a :class:`Number` (Python refuses to convert > 4300 digits).
+_MAX_INT_DIGITS = 4000
+
+
+def _parse_int(literal: str) -> int | Number:
+    if len(literal) > _MAX_INT_DIGITS:
+        return Number(literal)
+    return int(literal)
+
+
+def number_literal(value: int | float) -> str:
+    """The number as the body wrote it (Go quotes the literal in its errors)."""
+    if isinstance(value, Number):
+        return value.literal
+    return str(value) if isinstance(value, int) else repr(value)
 
 
 def _reject_constant(name: str) -> Any:
@@ -62,7 +97,12 @@ def _sanitise(value: Any) -> Any:
     return value
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=Pairs, parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=Pairs,
+    parse_constant=_reject_constant,
+    parse_float=Number,
+    parse_int=_parse_int,
+)
 
 
 def _quote_char(ch: str) -> str:

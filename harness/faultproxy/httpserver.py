@@ -1,4 +1,4 @@
-"""A small HTTP/1.1 server on asyncio streams for the Toxiproxy API.
+"""A small HTTP/1.1 (and 1.0) server on asyncio streams for the Toxiproxy API.
 
 Hand-written rather than an ASGI server because byte-level fidelity matters here: Toxiproxy's
 clients see Go ``net/http`` responses (exact status lines, content types, ``Content-Length``,
@@ -21,13 +21,22 @@ __all__ = ["HttpServer", "Request", "Response"]
 
 log = logging.getLogger(__name__)
 
-MAX_LINE = 64 * 1024
-MAX_HEADER_BYTES = 1024 * 1024
+#: Go's ``http.DefaultMaxHeaderBytes`` plus the 4 KiB of slack its reader allows: the request
+#: line and every header line together may take this many bytes, a longer block is a 431.
+MAX_HEADER_BYTES = 1024 * 1024 + 4096
+MAX_LINE = MAX_HEADER_BYTES
 MAX_BODY = 8 * 1024 * 1024
-#: Go's server: idle 60 s between requests, 15 s to read one, 25 s for the handler.
+#: Pending connections the kernel may queue for the API (capped by net.core.somaxconn); Go
+#: listens with somaxconn, and asyncio's default of 100 resets bursts of clients.
+BACKLOG = 4096
+#: Go's server: idle 60 s between requests, 15 s to read one, 25 s for the handler, and the
+#: response written within 30 s of the request's end (else the connection is closed).
 IDLE_TIMEOUT_S = 60.0
 READ_TIMEOUT_S = 15.0
 HANDLER_TIMEOUT_S = 25.0
+WRITE_TIMEOUT_S = 30.0
+#: What Go's ``http.TimeoutHandler`` answers (503) when a handler overruns, byte for byte.
+TIMEOUT_PAGE = b"<html><head><title>Timeout</title></head><body><h1>Timeout</h1></body></html>"
 
 
 @dataclass
@@ -38,6 +47,8 @@ class Request:
     headers: dict[str, str]
     """Lower-cased names; a repeated header keeps its last value."""
     body: bytes
+    version: str = "HTTP/1.1"
+    """``HTTP/1.1`` or ``HTTP/1.0``: Go answers in the request's version."""
 
 
 @dataclass
@@ -69,7 +80,7 @@ class HttpServer:
 
     async def start(self, host: str, port: int) -> None:
         self._server = await asyncio.start_server(
-            self._serve_client, host, port, limit=MAX_LINE, reuse_address=True
+            self._serve_client, host, port, limit=MAX_LINE, reuse_address=True, backlog=BACKLOG
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
 
@@ -109,15 +120,22 @@ class HttpServer:
                 async with asyncio.timeout(READ_TIMEOUT_S):
                     request, keep_alive = await _read_request(first, reader, writer)
             except BadRequest as err:
-                body = f"{err.status} {HTTPStatus(err.status).phrase}".encode()
-                await _write(writer, Response(err.status, body, "text/plain; charset=utf-8"), False)
+                await _write_bad_request(writer, err)
                 return
+            write_deadline = asyncio.get_running_loop().time() + WRITE_TIMEOUT_S
             try:
                 async with asyncio.timeout(HANDLER_TIMEOUT_S):
                     response = await self._handler(request)
             except TimeoutError:
-                response = Response(503, b"<html><body>Timeout</body></html>", "text/html")
-            await _write(writer, response, keep_alive, head=request.method == "HEAD")
+                response = Response(503, TIMEOUT_PAGE, "text/html; charset=utf-8")
+            async with asyncio.timeout_at(write_deadline):
+                await _write(
+                    writer,
+                    response,
+                    keep_alive,
+                    head=request.method == "HEAD",
+                    version=request.version,
+                )
             if not keep_alive:
                 return
 
@@ -133,13 +151,16 @@ async def _read_request(
     method, target, version = parts
     if version not in ("HTTP/1.1", "HTTP/1.0"):
         raise BadRequest(505 if version.startswith("HTTP/") else 400, "unsupported version")
-    headers = await _read_headers(reader)
+    headers = await _read_headers(reader, len(first))
+    if version == "HTTP/1.1" and "host" not in headers:
+        raise BadRequest(400, "missing required Host header")
     path = _path_of(target)
     keep_alive = _keep_alive(version, headers.get("connection", ""))
-    if headers.get("expect", "").lower() == "100-continue":
+    if version == "HTTP/1.1" and headers.get("expect", "").lower() == "100-continue":
+        # Go ignores Expect from HTTP/1.0 clients, which cannot know the 100 status.
         writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     body = await _read_body(reader, headers)
-    return Request(method, path, headers, body), keep_alive
+    return Request(method, path, headers, body, version), keep_alive
 
 
 async def _read_line(reader: asyncio.StreamReader, too_long: str) -> bytes:
@@ -149,16 +170,17 @@ async def _read_line(reader: asyncio.StreamReader, too_long: str) -> bytes:
         raise BadRequest(431, too_long) from None
 
 
-async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
+async def _read_headers(reader: asyncio.StreamReader, used: int) -> dict[str, str]:
+    """Header lines up to the empty one; ``used`` bytes of the block went to the request line."""
     headers: dict[str, str] = {}
-    total = 0
+    total = used
     while True:
         line = await _read_line(reader, "header line too long")
-        if not line.endswith(b"\n"):
-            raise BadRequest(400, "truncated headers")
         total += len(line)
         if total > MAX_HEADER_BYTES:
             raise BadRequest(431, "headers too large")
+        if not line.endswith(b"\n"):
+            raise BadRequest(400, "truncated headers")
         text = line.decode("latin-1").rstrip("\r\n")
         if not text:
             return headers
@@ -222,17 +244,40 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             raise BadRequest(400, "bad chunk terminator")
 
 
+async def _write_bad_request(writer: asyncio.StreamWriter, err: BadRequest) -> None:
+    """Go's answer to a request it cannot parse: no Date, no length, the phrase as the body
+    (plus the reason for a missing Host, as Go words it), then close."""
+    text = f"{err.status} {HTTPStatus(err.status).phrase}"
+    if err.text == "missing required Host header":
+        text += ": " + err.text
+    head = (
+        f"HTTP/1.1 {text}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+    )
+    writer.write((head + text).encode("latin-1"))
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
+
+
 async def _write(
-    writer: asyncio.StreamWriter, response: Response, keep_alive: bool, *, head: bool = False
+    writer: asyncio.StreamWriter,
+    response: Response,
+    keep_alive: bool,
+    *,
+    head: bool = False,
+    version: str = "HTTP/1.1",
 ) -> None:
     phrase = HTTPStatus(response.status).phrase
-    lines = [f"HTTP/1.1 {response.status} {phrase}"]
+    lines = [f"{version} {response.status} {phrase}"]
     if response.content_type is not None:
         lines.append(f"Content-Type: {response.content_type}")
     lines.extend(f"{name}: {value}" for name, value in response.headers)
     lines.append(f"Date: {formatdate(usegmt=True)}")
     lines.append(f"Content-Length: {len(response.body)}")
-    if not keep_alive:
+    if version == "HTTP/1.0":
+        # HTTP/1.0 closes by default: Go says so only when it keeps the connection.
+        if keep_alive:
+            lines.append("Connection: keep-alive")
+    elif not keep_alive:
         lines.append("Connection: close")
     payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     writer.write(payload if head else payload + response.body)

@@ -41,6 +41,12 @@ _GO_STRUCT_NAMES = {
     "limit_data": "LimitDataToxic",
 }
 
+
+def go_int_type(toxic_type: str) -> str:
+    """The Go type of this toxic's attributes: ``int`` for slicer, ``int64`` elsewhere."""
+    return "int" if toxic_type == "slicer" else "int64"
+
+
 _revisions = itertools.count(1)
 _creations = itertools.count(1)
 

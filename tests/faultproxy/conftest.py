@@ -8,21 +8,20 @@ unless ``TOXIPROXY_URL`` names a real Toxiproxy, in which case the same tests ru
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import socketserver
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import pytest
+from faultproxy_helpers import REAL_URL
 
 from harness.faultproxy import FaultProxyServer
 
 T = TypeVar("T")
-
-REAL_URL = os.environ.get("TOXIPROXY_URL")
 
 
 class LoopThread:
@@ -84,9 +83,11 @@ def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def _clear(url: str) -> None:
+    """Delete every proxy; names are percent-encoded (a test leaves ``a b?c`` behind)."""
     with httpx.Client(base_url=url, timeout=10) as client:
         for name in client.get("/proxies").json():
-            client.delete(f"/proxies/{name}")
+            response = client.delete(f"/proxies/{quote(name, safe='')}")
+            assert response.status_code == 204, (name, response.status_code, response.text)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -10,6 +11,12 @@ from typing import Any, TypeVar
 import pytest
 
 T = TypeVar("T")
+
+#: A real Toxiproxy to run the suite against instead of the embedded server.
+REAL_URL = os.environ.get("TOXIPROXY_URL")
+#: The binary behind TOXIPROXY_URL, when known: tests of the real server's crashes start a
+#: private instance of it rather than crash the shared one.
+REAL_BINARY = os.environ.get("TOXIPROXY_SERVER")
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
@@ -26,6 +33,14 @@ def wait_until(predicate: Callable[[], T], timeout: float = 5.0, what: str = "co
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}; last seen: {last!r}")
         time.sleep(0.01)
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago, for explicit ``127.0.0.1:PORT`` listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 def connect(listen: str, timeout: float = 5.0) -> socket.socket:

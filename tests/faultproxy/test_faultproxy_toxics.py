@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -10,7 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
-from faultproxy_helpers import connect, echo_rtt, read_until_closed, recv_exactly
+from faultproxy_helpers import (
+    REAL_BINARY,
+    REAL_URL,
+    connect,
+    echo_rtt,
+    free_port,
+    read_until_closed,
+    recv_exactly,
+    wait_until,
+)
 
 ProxyFactory = Callable[..., dict[str, Any]]
 
@@ -48,17 +58,51 @@ def test_bandwidth_zero_stalls_until_removed(api: httpx.Client, make_proxy: Prox
         assert recv_exactly(sock, 7) == b"stalled"
 
 
-def test_negative_bandwidth_never_crashes(
+def test_negative_bandwidth_stalls_and_never_crashes(
     api: httpx.Client, make_proxy: ProxyFactory, embedded_only: None
 ) -> None:
+    """Deviation 3: data reaches the toxic and is held (like ``rate: 0``); the server lives on,
+    other proxies keep relaying, and removing the toxic releases the data."""
     listen = make_proxy("p")["listen"]
+    other = make_proxy("other")["listen"]
     add_toxic(api, "bandwidth", rate=-5)
     with connect(listen) as sock:
         sock.sendall(b"data")
+        sock.settimeout(0.5)
+        with pytest.raises(TimeoutError):  # held by the toxic, which has seen the data
+            sock.recv(10)
+        assert api.get("/version").status_code == 200
+        with connect(other) as healthy:
+            assert echo_rtt(healthy) < 2
         assert api.delete("/proxies/p/toxics/bandwidth_downstream").status_code == 204
         sock.settimeout(5)
         assert recv_exactly(sock, 4) == b"data"
     assert api.get("/version").status_code == 200
+
+
+def test_real_toxiproxy_panics_on_negative_bandwidth(echo_upstream: str) -> None:
+    """What deviation 3 guards against, shown on a private instance of the real server (the
+    shared one must survive the rest of the suite): the first byte through a negative
+    ``rate`` kills the whole process."""
+    if not (REAL_URL and REAL_BINARY):
+        pytest.skip("needs TOXIPROXY_URL and TOXIPROXY_SERVER (the real server's binary)")
+    api_port, proxy_port = free_port(), free_port()
+    argv = [REAL_BINARY, "-host", "127.0.0.1", "-port", str(api_port)]
+    with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as server:
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10) as api:
+                wait_until(lambda: api.get("/version").status_code == 200, 20, "the server")
+                body = {"name": "p", "listen": f"127.0.0.1:{proxy_port}", "upstream": echo_upstream}
+                assert api.post("/proxies", json=body).status_code == 201
+                add_toxic(api, "bandwidth", rate=-5)
+                with connect(f"127.0.0.1:{proxy_port}") as sock:
+                    sock.sendall(b"data")
+                    _out, err = server.communicate(timeout=20)
+        finally:
+            if server.poll() is None:
+                server.kill()
+    assert server.returncode != 0
+    assert b"panic" in err
 
 
 def test_slow_close_delays_the_close(api: httpx.Client, make_proxy: ProxyFactory) -> None:
