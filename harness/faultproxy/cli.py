@@ -40,7 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-host", "--host", default="127.0.0.1", help="API address to bind")
     parser.add_argument("-port", "--port", type=int, default=8474, help="API port (0 = any)")
     parser.add_argument("-config", "--config", help="JSON file in the /populate body format")
-    parser.add_argument("-seed", "--seed", type=int, help="accepted for compatibility; unused")
+    parser.add_argument(
+        "-seed",
+        "--seed",
+        type=int,
+        help="seed of every random decision: toxicity rolls, latency jitter, slicer sizes "
+        "(default: the clock, as in Toxiproxy)",
+    )
     parser.add_argument(
         "-proxy-metrics",
         "--proxy-metrics",
@@ -125,7 +131,7 @@ def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:
 
 async def _serve(args: argparse.Namespace) -> int:
     server = FaultProxyServer(
-        args.host, args.port, metrics=args.proxy_metrics or args.runtime_metrics
+        args.host, args.port, metrics=args.proxy_metrics or args.runtime_metrics, seed=args.seed
     )
     try:
         await server.start()

@@ -28,10 +28,11 @@ class Connection:
         client: Endpoint,
         upstream: Endpoint,
         on_close: Callable[[Connection], None],
+        seed_key: str = "",
     ) -> None:
         self._endpoints = (client, upstream)
-        self.upstream = Link(self, "upstream", client, upstream)
-        self.downstream = Link(self, "downstream", upstream, client)
+        self.upstream = Link(self, "upstream", client, upstream, seed_key + "/upstream")
+        self.downstream = Link(self, "downstream", upstream, client, seed_key + "/downstream")
         self._on_close = on_close
         self.closed = False
 

@@ -39,13 +39,13 @@ class ConnectionHandle(Protocol):
     def link_finished(self) -> None: ...
 
 
-def roll_toxicity(toxicity: float) -> bool:
+def roll_toxicity(toxicity: float, rng: random.Random) -> bool:
     """Is a toxic active on a new link? Rolled once per link, not per chunk."""
     if toxicity >= 1:
         return True
     if toxicity <= 0:
         return False
-    return random.random() < toxicity
+    return rng.random() < toxicity
 
 
 class Link:
@@ -71,8 +71,12 @@ class Link:
         direction: Direction,
         source: Endpoint,
         dest: Endpoint,
+        seed_key: str = "",
     ) -> None:
         self.connection = connection
+        self.seed_key = seed_key
+        """What this link's random decisions are seeded from (see :attr:`rng`)."""
+        self._rng: random.Random | None = None
         self.direction = direction
         self.source = source
         self.dest = dest
@@ -88,6 +92,19 @@ class Link:
         self._feeder: asyncio.Task[None] | None = None
         self._source_ended = False
         self._drained: asyncio.Future[None] | None = None
+
+    @property
+    def rng(self) -> random.Random:
+        """The link's own generator for toxicity rolls, jitter and slice sizes.
+
+        Seeded from the server's ``-seed``, the proxy, the connection's accept number and the
+        direction, so the same seed gives every connection the same decisions run after run,
+        whatever the interleaving of concurrent connections. Made on first use: a link that
+        never meets a random toxic costs nothing.
+        """
+        if self._rng is None:
+            self._rng = random.Random(self.seed_key)
+        return self._rng
 
     def start(self, toxics: Sequence[Toxic]) -> None:
         if toxics:
@@ -268,7 +285,7 @@ class Link:
             if previous is not None and previous[0] == toxic.revision:
                 rolls[toxic.name] = previous
             else:
-                rolls[toxic.name] = (toxic.revision, roll_toxicity(toxic.toxicity))
+                rolls[toxic.name] = (toxic.revision, roll_toxicity(toxic.toxicity, self.rng))
         self._rolls = rolls
         present = {id(toxic) for toxic in toxics}
         for name in [n for n in self.counters if n not in rolls]:

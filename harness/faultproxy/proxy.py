@@ -106,8 +106,13 @@ class ProxyMetrics:
 
 
 class Proxy:
-    def __init__(self, name: str, listen: str, upstream: str, enabled: bool) -> None:
+    def __init__(
+        self, name: str, listen: str, upstream: str, enabled: bool, *, seed: int = 0
+    ) -> None:
         self.name = name
+        self.seed = seed
+        """The server's ``-seed``: with the accept number it seeds each connection's links."""
+        self._accepts = 0
         self.listen = listen
         self.upstream = upstream
         self.enabled = enabled
@@ -183,11 +188,14 @@ class Proxy:
         return Endpoint(self._accepted)
 
     def _accepted(self, client: Endpoint) -> None:
-        dial = asyncio.get_running_loop().create_task(self._dial(client))
+        # Numbered in accept order, before the dial (dials may finish in any order).
+        self._accepts += 1
+        seed_key = f"{self.seed}/{self.name}/{self._accepts}"
+        dial = asyncio.get_running_loop().create_task(self._dial(client, seed_key))
         self._dials.add(dial)
         dial.add_done_callback(self._dials.discard)
 
-    async def _dial(self, client: Endpoint) -> None:
+    async def _dial(self, client: Endpoint, seed_key: str) -> None:
         generation = self._generation
         loop = asyncio.get_running_loop()
         assert client.transport is not None
@@ -208,7 +216,7 @@ class Proxy:
                 upstream.transport.close()
             client.transport.close()
             return
-        connection = Connection(client, upstream, self._forget)
+        connection = Connection(client, upstream, self._forget, seed_key)
         self.connections.add(connection)
         connection.start(self.toxics)
 

@@ -34,7 +34,8 @@ class PopulateError(ApiError):
 
 
 class Registry:
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
         self.proxies: dict[str, Proxy] = {}
         self.lock = asyncio.Lock()
 
@@ -54,7 +55,7 @@ class Registry:
             return await self._create(spec)
 
     async def _create(self, spec: ProxySpec) -> Proxy:
-        proxy = Proxy(spec.name, spec.listen, spec.upstream, enabled=False)
+        proxy = Proxy(spec.name, spec.listen, spec.upstream, enabled=False, seed=self.seed)
         if spec.enabled:
             await proxy.start()
         self.proxies[spec.name] = proxy

@@ -7,6 +7,7 @@ tests exercise is exactly what the orchestrator starts.
 from __future__ import annotations
 
 import logging
+import time
 from types import TracebackType
 
 from harness.faultproxy.api import Api, populate_specs
@@ -26,10 +27,20 @@ class FaultProxyServer:
     ...     httpx.get(server.url + "/version")
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, metrics: bool = False) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        metrics: bool = False,
+        seed: int | None = None,
+    ) -> None:
         self.host = host
         self.requested_port = port
-        self.registry = Registry()
+        #: Seeds every random decision (toxicity, jitter, slicer); from the clock when not
+        #: given, as Toxiproxy's ``-seed`` defaults to the time.
+        self.seed = time.time_ns() if seed is None else seed
+        self.registry = Registry(self.seed)
         self.api = Api(self.registry, metrics=metrics)
         self._http = HttpServer(self.api.handle)
 

@@ -34,6 +34,9 @@ class StageHost(Protocol):
 
     counters: dict[str, int]
 
+    @property
+    def rng(self) -> random.Random: ...
+
     async def deliver(self, index: int, chunk: Chunk) -> None: ...
 
     def close_connection(self, *, reset: bool = False) -> None: ...
@@ -93,7 +96,7 @@ class LatencyStage(Stage):
         if not chunk.eof:
             latency = self.toxic.attribute("latency")
             jitter = self.toxic.attribute("jitter")
-            delay_ms = latency + (random.randrange(-jitter, jitter) if jitter > 0 else 0)
+            delay_ms = latency + (self.host.rng.randrange(-jitter, jitter) if jitter > 0 else 0)
             await sleep_until(chunk.ts + delay_ms / 1000)
         await self.forward(chunk)
 
@@ -179,7 +182,7 @@ class SlicerStage(Stage):
             # average_size <= 0 recurses forever in Toxiproxy; here it passes data unsliced.
             await self.forward(chunk)
             return
-        pieces = _slice(len(chunk.data), average, variation)
+        pieces = _slice(len(chunk.data), average, variation, self.host.rng)
         data = chunk.data
         for size in pieces:
             piece, data = data[:size], data[size:]
@@ -189,7 +192,7 @@ class SlicerStage(Stage):
                 await asyncio.sleep(delay_s)
 
 
-def _slice(length: int, average: int, variation: int) -> list[int]:
+def _slice(length: int, average: int, variation: int, rng: random.Random) -> list[int]:
     """Piece sizes by recursive halving, each split point moved by up to ±variation."""
     sizes: list[int] = []
     stack = [length]
@@ -200,7 +203,7 @@ def _slice(length: int, average: int, variation: int) -> list[int]:
             continue
         mid = size // 2
         if variation > 0:
-            mid += random.randrange(-variation, variation)
+            mid += rng.randrange(-variation, variation)
         mid = min(max(mid, 1), size - 1)
         stack.append(size - mid)
         stack.append(mid)

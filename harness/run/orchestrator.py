@@ -248,6 +248,7 @@ class _Run:
         api_url = self.options.toxiproxy_url
         if api_url is None:
             argv = [sys.executable, "-m", "harness.faultproxy", "-host", "127.0.0.1", "-port", "0"]
+            argv += ["-seed", str(self.scenario.seed)]  # toxicity and jitter repeat run to run
             child = self.supervisor.start("faultproxy", argv)
             api_url = self.supervisor.wait_ready(child, READY_TIMEOUT_S)
             wait_http_ok(_join(api_url, "/version"), READY_TIMEOUT_S, child=child)
