@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ import click
 
 import harness
 from harness.commands.compare import compare as compare_command
+from harness.commands.faults import faults as faults_command
+from harness.commands.init import init as init_command
 from harness.errors import BrownoutError, InfrastructureError, ScenarioError, UsageError
 
 if TYPE_CHECKING:
@@ -295,16 +298,32 @@ def toxiproxy(ctx: click.Context) -> None:
 @cli.command(context_settings=_PASSTHROUGH, add_help_option=False)
 @click.pass_context
 def mock(ctx: click.Context) -> None:
-    """Run a mock provider: ``brownout mock openai --port 0`` (see ``brownout mock --help``)."""
+    """Run a mock provider: 'brownout mock openai --port 0' (see 'brownout mock --help')."""
     # mock_providers is a program of its own (it does not import harness, nor harness it):
     # replace this process with it, so signals and exit codes are its own.
     argv = [sys.executable, "-m", "mock_providers", *ctx.args]
+    if not ctx.args or any(arg in ("-h", "--help") for arg in ctx.args):
+        # Its help names itself "python -m mock_providers"; users typed "brownout mock".
+        shown = subprocess.run(argv, capture_output=True, text=True, check=False)
+        click.echo(_renamed(shown.stdout), nl=False)
+        click.echo(_renamed(shown.stderr), nl=False, err=True)
+        sys.exit(shown.returncode)
+
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
 
 
+def _renamed(text: str, old: str = "python -m mock_providers", new: str = "brownout mock") -> str:
+    """argparse output with its program name replaced, usage continuation lines realigned."""
+    indent = len("usage: ")
+    text = text.replace("\n" + " " * (indent + len(old)), "\n" + " " * (indent + len(new)))
+    return text.replace(old, new)
+
+
 cli.add_command(compare_command)
+cli.add_command(faults_command)
+cli.add_command(init_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
