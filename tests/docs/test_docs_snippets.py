@@ -78,6 +78,7 @@ ALL = [s for page in PAGES for s in snippets(page)]
 YAML = [s for s in ALL if s.lang in ("yaml", "yml")]
 SHELL = [s for s in ALL if s.lang in SHELL_LANGS]
 JSON = [s for s in ALL if s.lang == "json"]
+PYTHON = [s for s in ALL if s.lang == "python"]
 
 
 def ids(snippet: Snippet) -> str:
@@ -86,7 +87,7 @@ def ids(snippet: Snippet) -> str:
 
 def test_the_docs_have_snippets_to_check() -> None:
     # Guards the collection itself: a broken fence parser would make every test below vacuous.
-    assert len(YAML) >= 1 and len(SHELL) >= 4, (len(YAML), len(SHELL))
+    assert len(YAML) >= 4 and len(SHELL) >= 10, (len(YAML), len(SHELL))
 
 
 @pytest.mark.parametrize("snippet", YAML, ids=ids)
@@ -129,6 +130,19 @@ def test_json_snippet(snippet: Snippet) -> None:
     json.loads(snippet.text)
 
 
+@pytest.mark.parametrize("snippet", PYTHON, ids=ids)
+def test_python_snippet_compiles(snippet: Snippet) -> None:
+    compile(snippet.text, snippet.where, "exec")
+
+
+def test_the_own_service_guide_shows_the_example_scenario_as_it_is() -> None:
+    guide = ROOT / "docs" / "own-service.md"
+    scenario = ROOT / "examples" / "pytest_own_service" / "scenario.yaml"
+    shown = [s for s in YAML if s.page == guide and s.marker == ""]
+    assert shown, "docs/own-service.md shows the example scenario"
+    assert yaml.safe_load(shown[0].text) == yaml.safe_load(scenario.read_text(encoding="utf-8"))
+
+
 @pytest.mark.parametrize("snippet", SHELL, ids=ids)
 def test_shell_snippet(snippet: Snippet) -> None:
     check_shell(snippet.where, snippet.text)
@@ -161,23 +175,58 @@ def check_shell(where: str, script: str) -> None:
 def commands(script: str) -> list[list[str]]:
     """Simple commands of a script: split at ``&&``, ``||``, ``|``, ``;`` and newlines, with
     comments, line continuations and leading ``NAME=value`` assignments removed."""
-    lexer = shlex.shlex(script.replace("\\\n", " "), posix=True, punctuation_chars=";&|()")
-    lexer.whitespace = " \t"
-    lexer.commenters = "#"
     out: list[list[str]] = []
-    current: list[str] = []
-    for token in lexer:
-        if token == "\n" or set(token) <= set(";&|()"):
-            if current:
-                out.append(current)
-            current = []
-            continue
-        if not current and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", token):
-            continue
-        current.append(token)
-    if current:
-        out.append(current)
+    for line in _logical_lines(script):
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|()<>")
+        lexer.whitespace_split = True
+        lexer.commenters = ""
+        current: list[str] = []
+        redirect = False
+        for token in lexer:
+            if set(token) <= set(";&|()"):
+                if current:
+                    out.append(current)
+                current = []
+            elif set(token) <= set("<>"):
+                redirect = True  # the next word is a file, not an argument
+            elif redirect:
+                redirect = False
+            elif current or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", token):
+                current.append(token)
+        if current:
+            out.append(current)
     return out
+
+
+def _logical_lines(script: str) -> list[str]:
+    """Split at newlines outside quotes, dropping comments and joining continuations."""
+    lines: list[str] = []
+    current: list[str] = []
+    quote = ""
+    index = 0
+    while index < len(script):
+        char = script[index]
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "\\" and script[index + 1 : index + 2] == "\n":
+            index += 2
+            continue
+        elif char == "#" and (not current or current[-1] in " \t"):
+            while index < len(script) and script[index] != "\n":
+                index += 1
+            continue
+        elif char == "\n":
+            lines.append("".join(current))
+            current = []
+            index += 1
+            continue
+        current.append(char)
+        index += 1
+    lines.append("".join(current))
+    return [line for line in lines if line.strip()]
 
 
 def command_problem(argv: list[str]) -> str | None:
@@ -246,6 +295,17 @@ def test_no_page_points_outside_the_repository() -> None:
         if outside.search(line)
     ]
     assert not hits
+
+
+def test_relative_links_point_at_files_that_exist() -> None:
+    link = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+    broken = [
+        f"{page.relative_to(ROOT)}: {target}"
+        for page in PAGES
+        for target in link.findall(page.read_text(encoding="utf-8"))
+        if "://" not in target and not (page.parent / target).exists()
+    ]
+    assert not broken
 
 
 def test_every_docs_page_is_reachable_from_the_readme() -> None:
