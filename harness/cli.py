@@ -95,23 +95,29 @@ def run(
     are removed and data kept).
     """
     from harness.run import RunOptions, run_scenario
+    from harness.run.progress import ProgressDisplay
 
     gate = _baseline_gate(baseline, tolerance_values)
+    display = None if quiet else ProgressDisplay()
 
     def progress(line: str) -> None:
-        if not quiet:
-            click.echo(f"brownout: {line}", err=True)
+        if display is not None:
+            display.message(line)
 
     options = RunOptions(
         time_scale=time_scale,
         reports_dir=reports_dir,
         toxiproxy_url=toxiproxy_url,
         progress=progress,
+        on_run_dir=display.attach if display is not None else lambda path, scenario: None,
     )
     try:
         result = run_scenario(scenario, options)
     except BrownoutError as exc:
         _fail(exc)
+    finally:
+        if display is not None:
+            display.close()
     progress(f"run directory: {result.run_dir}")
     if isinstance(result.error, ScenarioError) or not _has_data(result.run_dir):
         # Nothing ran (or nothing was measured): there is no report to write.

@@ -58,6 +58,15 @@ def test_provider_500s_are_retried_twice_then_reported_as_502(brownout_mock: Moc
 
 
 @pytest.mark.brownout
+def test_two_failures_in_a_row_are_absorbed_by_the_retries(brownout_mock: MockProvider) -> None:
+    with running_service(brownout_mock.base_url) as url:
+        with brownout_mock.fault("error", status=500, first=2):  # the next 2 calls fail
+            answer = ask(url)
+        assert answer.status_code == 200
+        assert [call["status"] for call in brownout_mock.calls()] == [500, 500, 200]
+
+
+@pytest.mark.brownout
 def test_a_slow_network_becomes_a_504_not_a_hang(brownout_mock, brownout_proxy) -> None:  # type: ignore[no-untyped-def]
     proxy = brownout_proxy.create("llm", upstream=brownout_mock.address)
     with running_service(f"{proxy.url}/v1", ASK_TIMEOUT_S="0.5", ASK_MAX_RETRIES="0") as url:

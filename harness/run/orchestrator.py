@@ -53,6 +53,8 @@ class RunOptions:
     #: A real (or already running) Toxiproxy; None starts the embedded one.
     toxiproxy_url: str | None = None
     progress: Callable[[str], None] = field(default=lambda line: None)
+    #: Called once the run directory exists (the CLI's live view tails its files).
+    on_run_dir: Callable[[Path, Scenario], None] = field(default=lambda path, scenario: None)
 
 
 @dataclass
@@ -76,6 +78,7 @@ def run_scenario(path: str | Path, options: RunOptions) -> RunResult:
     run_dir.start(scenario, time_scale=options.time_scale, source=source)
     events = EventLog(run_dir.file("events.jsonl"))
     events.emit("run_started", run_id=run_dir.run_id, scenario=scenario.name)
+    options.on_run_dir(run_dir.path, scenario)
     result = RunResult(run_dir=run_dir.path, scenario=scenario)
     validity = RunValidity(events)
     run = _Run(scenario, source, run_dir, events, options, validity)

@@ -30,7 +30,7 @@ __all__ = ["FaultProxy", "MockProvider", "ProxyHandle"]
 READY_TIMEOUT_S = 30.0
 #: Fault keywords that shape *when* a fault hits rather than *what* it does; they travel beside
 #: ``probability`` in the control API, every other keyword is one of the fault's ``params``.
-SCHEDULE_KEYS = frozenset({"first", "every", "burst", "ramp", "header"})
+SCHEDULE_KEYS = frozenset({"first", "every", "burst", "ramp", "header_only"})
 _names = itertools.count(1)
 
 
@@ -167,8 +167,8 @@ class MockProvider:
         self, type_: str, *, name: str | None = None, probability: float = 1.0, **params: Any
     ) -> str:
         """Switch a fault on until ``clear_fault(name)``; returns its name. Keywords are the
-        fault's parameters (``brownout faults TYPE`` lists them); ``first``, ``every``,
-        ``burst``, ``ramp`` and ``header`` are its schedule where the mock supports schedules."""
+        fault's parameters (docs/faults.md lists them); ``first``, ``every``, ``burst``,
+        ``ramp`` and ``header_only`` are its schedule (``first=2``: only the first 2 calls)."""
         fault_name = name or f"{type_}-{next(_names)}"
         body: dict[str, Any] = {"name": fault_name, "type": type_, "probability": probability}
         body["params"] = {k: v for k, v in params.items() if k not in SCHEDULE_KEYS}

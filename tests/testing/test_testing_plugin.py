@@ -83,4 +83,4 @@ def test_assert_metric_reports_value_bound_and_report(outcome: RunOutcome) -> No
 def test_the_documented_example_passes_under_pytest() -> None:
     result = pytest_in_subprocess(str(EXAMPLE), "-q", "--brownout-time-scale", "0.75")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout
