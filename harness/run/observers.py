@@ -1,4 +1,5 @@
-"""Scrapes the SUT's Prometheus ``/metrics`` every second into ``sut_metrics.jsonl``.
+"""Scrapes the SUT's Prometheus ``/metrics`` every second into ``sut_metrics.jsonl`` (parsed by
+``prometheus_client``, histograms also as p50/p95/p99: ``harness.run.prometheus_text``).
 
 An observer must never take the run down: a failed scrape is counted and logged once as a
 warning event, and scraping goes on. An exception that would end the loop is a validity problem
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 import time
 from pathlib import Path
@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from harness.run.events import EventLog
+from harness.run.prometheus_text import MetricSample, parse_prometheus_text
 from harness.run.validity import RunValidity
 
 __all__ = [
@@ -35,35 +36,6 @@ __all__ = [
 QUEUE_DEPTH_GAUGE = "sut_queue_depth"
 #: After the load stops, scraping goes on until the queue is empty or this many seconds pass.
 DRAIN_BOUND_S = 10.0
-
-MetricSample = tuple[str, dict[str, str], float]
-
-_SAMPLE = re.compile(
-    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)(?:\s+\S+)?$"
-)
-_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
-
-
-def parse_prometheus_text(text: str) -> list[MetricSample]:
-    """Samples of the Prometheus text exposition format; malformed lines are skipped."""
-    samples: list[MetricSample] = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        if not match:
-            continue
-        try:
-            value = float(match.group("value"))
-        except ValueError:
-            continue
-        labels: dict[str, str] = {}
-        if match.group("labels"):
-            for key, val in _LABEL.findall(match.group("labels")):
-                labels[key] = val.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
-        samples.append((match.group("name"), labels, value))
-    return samples
 
 
 class MetricScraper:

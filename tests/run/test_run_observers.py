@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -133,3 +134,34 @@ def test_scraper_keeps_scraping_after_stop_until_the_queue_drains(tmp_path: Path
     assert values[-1] == 0.0  # scraping went on until the queue read empty
     assert 3.0 in values and 1.0 in values  # and saw it drain
     assert "had not drained" not in (tmp_path / "events.jsonl").read_text()
+
+
+HISTOGRAM = """\
+# TYPE sut_queue_wait_seconds histogram
+sut_queue_wait_seconds_bucket{route="/ask",le="0.1"} 50
+sut_queue_wait_seconds_bucket{route="/ask",le="0.5"} 90
+sut_queue_wait_seconds_bucket{route="/ask",le="1.0"} 100
+sut_queue_wait_seconds_bucket{route="/ask",le="+Inf"} 100
+sut_queue_wait_seconds_sum{route="/ask"} 21.5
+sut_queue_wait_seconds_count{route="/ask"} 100
+# TYPE sut_queue_wait_seconds_created gauge
+"""
+
+
+def test_histograms_also_give_their_quantiles() -> None:
+    samples = {(name, tuple(labels.items())): value for name, labels, value in
+               parse_prometheus_text(HISTOGRAM)}  # fmt: skip
+    route = (("route", "/ask"),)
+    assert samples[("sut_queue_wait_seconds_count", route)] == 100
+    # Rank 50 is the top of the first bucket; rank 95 is half way through (0.5, 1.0].
+    assert samples[("sut_queue_wait_seconds_p50", route)] == pytest.approx(0.1)
+    assert samples[("sut_queue_wait_seconds_p95", route)] == pytest.approx(0.75)
+    assert samples[("sut_queue_wait_seconds_p99", route)] == pytest.approx(0.95)
+
+
+def test_histogram_quantile_edges() -> None:
+    from harness.run.prometheus_text import histogram_quantile
+
+    assert histogram_quantile(0.5, []) is None
+    assert histogram_quantile(0.5, [(1.0, 0.0), (math.inf, 0.0)]) is None  # no observations
+    assert histogram_quantile(0.99, [(1.0, 1.0), (math.inf, 10.0)]) == 1.0  # in the +Inf bucket
