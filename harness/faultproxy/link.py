@@ -155,7 +155,7 @@ class Link:
         if self.closed or self._source_ended:
             return
         self.bytes_received += len(data)
-        if not self.stages and not self._intake:
+        if not self._intake and (not self.stages or self._passes_through()):
             self._send(data)
             return
         stamp = now()
@@ -164,6 +164,19 @@ class Link:
             return
         for start in range(0, len(data), CHUNK_SIZE):
             self._take_in(Chunk(data[start : start + CHUNK_SIZE], stamp))
+
+    def _passes_through(self) -> bool:
+        """Would every stage hand this data on at once, untouched, with none of it queued?
+
+        True for ``noop`` and a ``latency`` of 0 ms without jitter while the chain is empty
+        and the destination takes writes: the chunk is then written inside this callback, as
+        on the fast path, instead of hopping through one task per stage. Nothing can
+        overtake it (no chunk is in the chain), and a toxic whose behaviour depends on time,
+        randomness or byte counts is never skipped.
+        """
+        if self.dest.write_paused:
+            return False
+        return all(stage.passes_through() for stage in self.stages)
 
     def on_eof(self) -> None:
         if self.closed or self._source_ended:

@@ -59,6 +59,14 @@ class Stage:
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self.run())
 
+    def passes_through(self) -> bool:
+        """Is this stage empty and would it forward a data chunk at once, unchanged?"""
+        return self.holding is None and not self.inbox.items and self.forwards_at_once()
+
+    def forwards_at_once(self) -> bool:
+        """Does this toxic hand every data chunk on at once, untouched (``noop`` does)?"""
+        return type(self) is Stage
+
     def stop(self) -> list[Chunk]:
         """Cancel the task; return the chunks not yet passed on, oldest first."""
         if self.task is not None:
@@ -91,6 +99,10 @@ class Stage:
 
 class LatencyStage(Stage):
     capacity = _LATENCY_CAPACITY
+
+    def forwards_at_once(self) -> bool:
+        # 0 ms (or less) without jitter: the deadline is the arrival, no draw is skipped.
+        return self.toxic.attribute("latency") <= 0 and self.toxic.attribute("jitter") <= 0
 
     async def handle(self, chunk: Chunk) -> None:
         if not chunk.eof:
@@ -130,6 +142,9 @@ class BandwidthStage(Stage):
 
 
 class SlowCloseStage(Stage):
+    def forwards_at_once(self) -> bool:
+        return True  # only the end of the stream waits
+
     async def handle(self, chunk: Chunk) -> None:
         if chunk.eof:
             await asyncio.sleep(max(0, self.toxic.attribute("delay")) / 1000)

@@ -27,6 +27,11 @@ SWITCHERS = [
     {"name": "n-down", "type": "noop", "stream": "downstream"},
     {"name": "lat", "type": "latency", "stream": "downstream", "attributes": {"latency": 1}},
     {"name": "slice", "type": "slicer", "stream": "upstream", "attributes": {"average_size": 4096}},
+    # These two pass data through inside the read callback while their chain is empty (the
+    # "passes through" shortcut of the toxic path); mixed with the 1 ms latency above they
+    # switch between the shortcut and the stage tasks while data is held in the chain.
+    {"name": "lat0", "type": "latency", "stream": "downstream", "attributes": {"latency": 0}},
+    {"name": "sc", "type": "slow_close", "stream": "downstream", "attributes": {"delay": 0}},
 ]
 
 
