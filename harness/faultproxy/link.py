@@ -39,13 +39,14 @@ class ConnectionHandle(Protocol):
     def link_finished(self) -> None: ...
 
 
-def roll_toxicity(toxicity: float, rng: random.Random) -> bool:
-    """Is a toxic active on a new link? Rolled once per link, not per chunk."""
+def roll_toxicity(toxicity: float, link: Link) -> bool:
+    """Is a toxic active on a new link? Rolled once per link, not per chunk; the link's
+    generator is only made (and drawn from) for a toxicity strictly between 0 and 1."""
     if toxicity >= 1:
         return True
     if toxicity <= 0:
         return False
-    return rng.random() < toxicity
+    return link.rng.random() < toxicity
 
 
 class Link:
@@ -212,7 +213,7 @@ class Link:
 
     def _take_in(self, chunk: Chunk) -> None:
         if not self._intake and self.stages and self.stages[0].inbox.has_room():
-            self.stages[0].inbox.push(chunk)
+            self.stages[0].push(chunk)
             return
         self._intake.append(chunk)
         self._update_reading()
@@ -242,7 +243,7 @@ class Link:
                 inbox = self.stages[index].inbox
                 if inbox.has_room():
                     chunk.ts = now()
-                    inbox.push(chunk)
+                    self.stages[index].push(chunk)
                     return
                 # The stage may be rewired away while we wait: look it up again.
                 await inbox.wait_room()
@@ -298,7 +299,7 @@ class Link:
             if previous is not None and previous[0] == toxic.revision:
                 rolls[toxic.name] = previous
             else:
-                rolls[toxic.name] = (toxic.revision, roll_toxicity(toxic.toxicity, self.rng))
+                rolls[toxic.name] = (toxic.revision, roll_toxicity(toxic.toxicity, self))
         self._rolls = rolls
         present = {id(toxic) for toxic in toxics}
         for name in [n for n in self.counters if n not in rolls]:
@@ -342,7 +343,7 @@ class Link:
             for _seq, chunks in groups:
                 for chunk in chunks:
                     if target < len(new_stages):
-                        new_stages[target].inbox.push(chunk)
+                        new_stages[target].push(chunk)
                     else:
                         self._write_now(chunk)
         for stage in new_stages:

@@ -46,6 +46,10 @@ class Stage:
     """A pass-through stage (the ``noop`` toxic); subclasses override :meth:`handle`."""
 
     capacity = _DEFAULT_CAPACITY
+    #: Start the task with the first chunk: most stages only react to chunks, and a
+    #: connection that never sends through a toxic then costs no task (one connection per
+    #: request, with a toxic active, is where that counts).
+    lazy = True
 
     def __init__(self, host: StageHost, toxic: Toxic, index: int) -> None:
         self.host = host
@@ -55,9 +59,22 @@ class Stage:
         self.inbox = Channel(self.capacity)
         self.holding: Chunk | None = None
         self.task: asyncio.Task[None] | None = None
+        self.started = False
+        """Set by :meth:`start`: chunks pushed before (during a rewire) wait for it."""
 
     def start(self) -> None:
+        self.started = True
+        if not self.lazy or self.inbox.items:
+            self._start_task()
+
+    def _start_task(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self.run())
+
+    def push(self, chunk: Chunk) -> None:
+        """Queue ``chunk`` (the caller checked for room) and start the task if it has none."""
+        self.inbox.push(chunk)
+        if self.task is None and self.started:
+            self._start_task()
 
     def passes_through(self) -> bool:
         """Is this stage empty and would it forward a data chunk at once, unchanged?"""
@@ -153,6 +170,8 @@ class SlowCloseStage(Stage):
 
 class TimeoutStage(Stage):
     """Black hole: drops every chunk; closes after ``timeout`` ms without any chunk."""
+
+    lazy = False  # its timer runs from the start, data or not
 
     async def run(self) -> None:
         timeout_ms = self.toxic.attribute("timeout")
