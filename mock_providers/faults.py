@@ -65,7 +65,7 @@ CAPACITY_PARAMS = (
         "queue",
         "int_or_null",
         None,
-        "calls waiting beyond `max_concurrency` (null: unbounded); beyond it, overload answers",
+        "calls waiting for a slot (null: unbounded); more get the overload answer",
         minimum=0,
         maximum=1_000_000,
     ),

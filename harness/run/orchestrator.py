@@ -39,6 +39,7 @@ from harness.run.timeline import (
 )
 from harness.run.validity import RunValidity
 from harness.scenario import Scenario, load_scenario, locate_problem
+from harness.scenario.provider_model import provider_file
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyError
 
 __all__ = ["RunOptions", "RunResult", "run_scenario"]
@@ -220,6 +221,14 @@ class _Run:
                 knowledge = self.run_dir.file(f"knowledge-{name}.json")
                 knowledge.write_text(json.dumps(provider.knowledge), encoding="utf-8")
                 argv += ["--knowledge", str(knowledge)]
+            config = self.run_dir.file(f"provider-{name}.json")
+            config.write_text(
+                json.dumps(
+                    provider_file(provider.models, provider.strict_models, provider.capacity)
+                ),
+                encoding="utf-8",
+            )
+            argv += ["--config", str(config)]
             child = self.supervisor.start(f"provider-{name}", argv)
             url = self.supervisor.wait_ready(child, READY_TIMEOUT_S)
             wait_http_ok(_join(url, "/_brownout/health"), READY_TIMEOUT_S, child=child)
@@ -238,7 +247,11 @@ class _Run:
                 continue
             control = self.controls[fault.target_name]
             problem = control.check_fault(
-                fault.name, fault.type, probability=fault.probability, params=dict(fault.params)
+                fault.name,
+                fault.type,
+                probability=fault.probability,
+                params=dict(fault.params),
+                schedule=fault.schedule(),
             )
             if problem is not None:
                 problems.append(locate_problem(self.source, ("faults", index, "params"), problem))

@@ -21,16 +21,30 @@ class ProviderControl:
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout_s, trust_env=False)
 
     def set_fault(
-        self, name: str, type_: str, *, probability: float, params: dict[str, Any]
+        self,
+        name: str,
+        type_: str,
+        *,
+        probability: float,
+        params: dict[str, Any],
+        schedule: dict[str, Any] | None = None,
     ) -> None:
         body = {"name": name, "type": type_, "probability": probability, "params": params}
+        body.update(schedule or {})
         self._call("POST", "/_brownout/faults", json=body, expect=(200, 201))
 
     def check_fault(
-        self, name: str, type_: str, *, probability: float, params: dict[str, Any]
+        self,
+        name: str,
+        type_: str,
+        *,
+        probability: float,
+        params: dict[str, Any],
+        schedule: dict[str, Any] | None = None,
     ) -> str | None:
         """Ask the mock whether it would accept this fault; the problem in words, or None."""
         body = {"name": name, "type": type_, "probability": probability, "params": params}
+        body.update(schedule or {})
         response = self._call("POST", "/_brownout/faults/validate", json=body, expect=(200, 400))
         if response.status_code == 200:
             return None

@@ -43,7 +43,11 @@ class ProviderFaults:
 
     def apply(self, fault: Fault) -> None:
         self.controls[fault.target_name].set_fault(
-            fault.name, fault.type, probability=fault.probability, params=dict(fault.params)
+            fault.name,
+            fault.type,
+            probability=fault.probability,
+            params=dict(fault.params),
+            schedule=fault.schedule(),
         )
 
     def remove(self, fault: Fault) -> None:

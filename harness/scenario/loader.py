@@ -32,6 +32,7 @@ from harness.scenario.model import (
     is_loopback_host,
     url_host,
 )
+from harness.scenario.provider_checks import provider_problems
 from harness.scenario.source import Located, Position, parse_yaml
 from harness.scenario.yaml_hints import describe_yaml_error
 
@@ -282,6 +283,10 @@ def _semantic_problems(scenario: _Parts, located: Located) -> list[tuple[Positio
                 ("sut", "url"),
                 f"{host!r} is not a loopback address; set allow_non_loopback: true to load it",
             )
+
+    for path_, message in provider_problems(scenario.providers, scenario.faults):
+        # At the key: most of these name a key (a misspelt param, a capacity key).
+        out.append((located.position_of(path_, prefer_key=True), f"{_dotted(path_)}: {message}"))
 
     duration_s = scenario.duration_s
     if duration_s is not None and scenario.warmup_s >= duration_s:

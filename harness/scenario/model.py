@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from harness.scenario.durations import format_duration, parse_duration
+from harness.scenario.provider_faults import PROVIDER_FAULT_TYPES
+from harness.scenario.provider_model import Burst, ModelCard, Ramp, schedule_json
 
 __all__ = [
     "NETWORK_FAULT_TYPES",
@@ -72,28 +74,9 @@ NETWORK_FAULT_TYPES: dict[str, tuple[str, ...]] = {
     "down": (),
 }
 
-#: Fault types the mock providers implement, kept equal to mock_providers' catalogue by a test
-#: (harness does not import mock_providers). Their parameters are checked by the mock itself
-#: when the run starts (``POST /_brownout/faults/validate``), reported at the fault's line.
-PROVIDER_FAULT_TYPES: tuple[str, ...] = (
-    "error",
-    "rate_limit",
-    "latency",
-    "slow_drift",
-    "slow_first_token",
-    "slow_cadence",
-    "stream_stall",
-    "stream_truncate",
-    "connection_reset",
-    "malformed_frame",
-    "stream_error",
-    "drift",
-    "tokenizer",
-    "safety",
-    "deprecation",
-    "wrong_answer",
-    "capacity",
-)
+#: Fault types the mock providers implement, from their catalogue (harness/scenario/
+#: provider_faults.py; a test keeps it equal to mock_providers'). Their parameters are checked
+#: offline by ``brownout validate`` and again by the mock when the run starts.
 
 
 class _Model(BaseModel):
@@ -171,6 +154,12 @@ class Provider(_Model):
     tokens_per_s: float = Field(default=0.0, ge=0)
     jitter_s: Duration = Field(default=0.0, alias="jitter")
     knowledge: dict[str, str] = Field(default_factory=dict)
+    #: Model cards to add or override (any model id is served by default).
+    models: list[ModelCard] = Field(default_factory=list)
+    #: True: model ids not listed get the provider's 404.
+    strict_models: bool = False
+    #: Finite capacity (docs/faults.md#capacity); keys checked against the mock's catalogue.
+    capacity: dict[str, Any] = Field(default_factory=dict)
 
 
 class Proxy(_Model):
@@ -216,6 +205,12 @@ class Fault(_Model):
     attributes: dict[str, int] = Field(default_factory=dict)
     stream: Literal["downstream", "upstream"] = "downstream"
     toxicity: float = Field(default=1.0, ge=0, le=1)
+    # Provider fault schedules (harness/scenario/provider_model.py).
+    first: int | None = Field(default=None, ge=1)
+    every: int | None = Field(default=None, ge=1)
+    burst: Burst | None = None
+    ramp: Ramp | None = None
+    header_only: bool = False
 
     @property
     def layer(self) -> str:
@@ -228,6 +223,12 @@ class Fault(_Model):
     @property
     def end_s(self) -> float:
         return self.at_s + self.for_s
+
+    def schedule(self) -> dict[str, Any]:
+        """The provider fault's schedule keys, as the mock's control API takes them."""
+        return schedule_json(
+            self.first, self.every, self.burst, self.ramp, self.header_only, self.for_s
+        )
 
 
 class SLO(_Model):
