@@ -26,6 +26,7 @@ SUBMODULES = {
     "models",
     "openai_routes",
     "openai_wire",
+    "paramschema",
     "pipeline",
     "provider_config",
     "ratelimit",
