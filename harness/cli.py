@@ -264,13 +264,16 @@ def _fmt(value: float | int | None, spec: str, unit: str = "") -> str:
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(scenarios: Sequence[Path]) -> None:
     """Check scenario files without running them; list every problem with file:line:col."""
+    from harness.analysis.recovery import recovery_phase_warning
     from harness.scenario import load_scenario
 
     problems: list[str] = []
     for path in scenarios:
         try:
-            load_scenario(path)
+            loaded = load_scenario(path)
             click.echo(f"{path}: ok")
+            if (warning := recovery_phase_warning(loaded)) is not None:
+                click.echo(f"{path}: warning: {warning}", err=True)
         except ScenarioError as exc:
             problems.extend(exc.problems)
     if problems:

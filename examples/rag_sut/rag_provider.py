@@ -101,12 +101,9 @@ class ProviderClient:
         self, messages: list[dict[str, str]], request_id: str, attempt: int, timeout_s: float
     ) -> AttemptResult:
         """One attempt, bounded by ``timeout_s`` in total (connect, send, wait, read)."""
-        headers = {
-            "X-Request-Id": request_id,
-            # The attempt number in the header the OpenAI SDK uses, so the provider's journal
-            # can tell first attempts from this pipeline's retries.
-            "x-stainless-retry-count": str(attempt),
-        }
+        # Only the request id: x-stainless-retry-count is the OpenAI SDK's own header, and
+        # setting it here would make this pipeline's retries read as the SDK's.
+        headers = {"X-Request-Id": request_id}
         payload = {"model": self.model, "messages": messages}
         try:
             async with asyncio.timeout(timeout_s):
@@ -147,7 +144,7 @@ class ProviderClient:
         that is not JSON is malformed, an ``error`` frame is a provider error: all failures,
         marked ``committed`` once a delta has been passed on.
         """
-        headers = {"X-Request-Id": request_id, "x-stainless-retry-count": str(attempt)}
+        headers = {"X-Request-Id": request_id}
         payload = {"model": self.model, "messages": messages, "stream": True}
         parts: list[str] = []
         status = 0

@@ -19,7 +19,7 @@ Three outcomes (docs/metrics.md, "Recovery"):
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ import pandas as pd
 from harness.analysis.metrics import FloatArray, PreparedRun, phase_mask
 from harness.analysis.models import PhaseMetrics, RecoveryResult
 
-__all__ = ["MIN_METASTABLE_S", "compute_recovery", "min_judge_s"]
+__all__ = ["MIN_METASTABLE_S", "compute_recovery", "min_judge_s", "recovery_phase_warning"]
 
 #: A recovery phase shorter than this cannot be called metastable: services with a circuit
 #: breaker or a backoff cap legitimately take several seconds to come back.
@@ -161,3 +161,24 @@ def window_stats(
     good_rps = grouped["good"].sum().reindex(range(whole), fill_value=0).to_numpy() / window_s
     p95 = grouped["latency"].quantile(0.95).reindex(range(whole)).to_numpy(dtype=np.float64)
     return good_rps.astype(np.float64), p95
+
+
+def recovery_phase_warning(scenario: Any, *, windows: int = 3, window_s: float = 1.0) -> str | None:
+    """Why this scenario's recovery phase is too short for the recovery rule, or None.
+
+    For ``brownout validate``: a recovery phase shorter than ``min_judge_s`` can only end in
+    ``recovered`` or ``undetermined``, never in a verdict that the brownout persisted.
+    """
+    if not scenario.faults:
+        return None
+    last_end = max(float(f.end_s) for f in scenario.faults)
+    lasts = float(scenario.duration_s) - last_end
+    needed = min_judge_s(windows, window_s)
+    if lasts >= needed:
+        return None
+    return (
+        f"the recovery phase lasts {lasts:g} s (duration {scenario.duration_s:g} s, last fault "
+        f"ends at {last_end:g} s), shorter than the {needed:g} s the recovery rule needs to call "
+        "a brownout metastable: a service still failing then is 'undetermined'; --time-scale "
+        "shortens it further"
+    )

@@ -183,17 +183,46 @@ def _headlines(summary: Summary) -> list[str]:
     lines = []
     base = summary.phases.get("baseline")
     fault = summary.phases.get("fault")
+    method = summary.amplification.method if summary.amplification is not None else None
     if fault is not None and fault.retry_amplification is not None:
+        attempts = fault.attempts_per_request
+        how = (
+            "calls attributed to their requests"
+            if method == "attributed"
+            else "a time-based estimate: calls do not join their requests"
+        )
         lines.append(
             f"During the fault each user request caused {fault.retry_amplification:.2f}x as many "
-            "provider calls as at baseline"
+            f"provider calls as at baseline ({how})"
             + (
-                f" ({fault.attempts_per_request.max:.0f} at most for one request)."
-                if fault.attempts_per_request.max is not None
+                f"; attempts per request: mean {attempts.mean:.2f}, p50 {attempts.p50:.0f}, "
+                f"p99 {attempts.p99:.0f}, max {attempts.max:.0f}."
+                if attempts.mean is not None
+                and attempts.p50 is not None
+                and attempts.p99 is not None
+                and attempts.max is not None
                 else "."
             )
         )
+    if fault is not None and fault.failover_calls:
+        lines.append(
+            f"{fault.requests_failed_over or 0:,} user requests failed over to another provider "
+            f"during the fault ({fault.failover_calls:,} failover calls, "
+            f"{fault.retry_calls or 0:,} retries on the same provider)."
+        )
     if base is not None and fault is not None:
+        if base.goodput_rps and fault.goodput_rps is not None:
+            drop = 1 - fault.goodput_rps / base.goodput_rps
+            lines.append(
+                f"Goodput went from {base.goodput_rps:.1f}/s at baseline to "
+                f"{fault.goodput_rps:.1f}/s during the fault"
+                + (f" ({drop:.0%} lower)." if drop > 0 else ".")
+            )
+        if base.throughput_rps and fault.throughput_rps is not None:
+            lines.append(
+                f"Throughput went from {base.throughput_rps:.1f} to "
+                f"{fault.throughput_rps:.1f} requests/s."
+            )
         if base.latency_p95_ms is not None and fault.latency_p95_ms is not None:
             lines.append(
                 f"p95 latency went from {base.latency_p95_ms:.0f} ms at baseline to "
@@ -211,11 +240,13 @@ def _headlines(summary: Summary) -> list[str]:
             f"Service returned to baseline {recovery.recovery_time_s:g} s after the last fault "
             "was removed."
         )
-    elif recovery.metastable:
+    elif recovery.verdict == "metastable":
         lines.append(
             "Service never returned to baseline before the load stopped: the failure outlived "
             "its trigger (metastable)."
         )
+    elif summary.phases.get("recovery", PhaseMetrics()).start is not None:
+        lines.append(f"Recovery could not be judged: {recovery.reason}.")
     return lines
 
 
@@ -237,16 +268,24 @@ def _metric_rows(summary: Summary) -> list[_Row]:
             )
             text = format_value(value, kind)
             if metric == "recovery_time_s" and value is None and phase == "recovery":
-                text = "never" if summary.recovery.metastable else "—"
+                text = "never" if summary.recovery.verdict == "metastable" else "—"
             cells.append((text, css))
         rows.append(_Row(label, cells))
     extra: list[tuple[str, str, Callable[[PhaseMetrics], float | None]]] = [
         ("Latency p95, successes only", "ms", lambda m: m.latency_ok_ms.p95),
         ("Time to first token p95", "ms", lambda m: m.ttft_ms.p95),
+        ("Attempts per request mean", "float", lambda m: m.attempts_per_request.mean),
         ("Attempts per request p50", "count", lambda m: m.attempts_per_request.p50),
         ("Attempts per request p99", "count", lambda m: m.attempts_per_request.p99),
         ("Attempts per request max", "count", lambda m: m.attempts_per_request.max),
-        ("Calls retried by the provider SDK", "int", lambda m: _opt(m.sdk_retry_calls)),
+        ("Retries (same provider)", "int", lambda m: _opt(m.retry_calls)),
+        ("Failover calls (another provider)", "int", lambda m: _opt(m.failover_calls)),
+        ("Requests that failed over", "int", lambda m: _opt(m.requests_failed_over)),
+        (
+            "Calls carrying an SDK retry-count header",
+            "int",
+            lambda m: _opt(m.sdk_retry_calls),
+        ),
         ("Calls repeating an earlier call (any layer)", "int", lambda m: _opt(m.repeated_calls)),
         ("Tokens per successful request", "float", lambda m: m.tokens_per_success),
         ("Tokens billed", "int", lambda m: _opt(m.tokens_total)),
