@@ -71,7 +71,13 @@ class ProviderControl:
         self, method: str, path: str, *, expect: tuple[int, ...], json: Any = None
     ) -> httpx.Response:
         try:
-            response = self._client.request(method, path, json=json)
+            try:
+                response = self._client.request(method, path, json=json)
+            except httpx.RemoteProtocolError:
+                # A kept-alive connection the mock's server closed as idle (uvicorn: 5 s) just
+                # as we reused it: nothing was answered. Every control call is idempotent (a
+                # named fault is set or cleared), so one retry on a fresh connection is safe.
+                response = self._client.request(method, path, json=json)
         except httpx.HTTPError as exc:
             raise FaultInjectionError(
                 f"mock provider at {self.base_url} did not answer {method} {path}: {exc}"
