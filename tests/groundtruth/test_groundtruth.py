@@ -180,6 +180,7 @@ while time.monotonic() < end:
 """
 
 
+@pytest.mark.timeout(900)
 def test_resilient_service_is_judged_recovered_beside_a_cpu_hog(tmp_path: Path) -> None:
     """The recovery verdict must not flip on a busy machine: three runs, each with a process
     burning a core beside it (bounded in time), all judged ``recovered``."""
