@@ -26,6 +26,7 @@ from mock_providers.drift import profile_names
 from mock_providers.engine import ChatFormat, Engine
 from mock_providers.faults import Fault, FaultSet, named_faults
 from mock_providers.journal import CallRecord, Journal, fingerprint
+from mock_providers.limits import MAX_BODY_BYTES
 from mock_providers.models import Flavour, ModelBook, ModelSpec, default_models
 from mock_providers.pipeline import replay_whole
 from mock_providers.ratelimit import AccountLimits, api_key
@@ -36,7 +37,6 @@ from mock_providers.wire import WireError
 
 log = logging.getLogger("mock_providers")
 
-MAX_BODY_BYTES = 32 * 1024 * 1024
 METRICS_PATH = PREFIX + "/metrics"
 ANTHROPIC_ORG = b"00000000-0000-4000-8000-b70e0a1c0de0"
 Handler = Callable[["MockApp", Call, Any], Awaitable[None]]

@@ -21,6 +21,7 @@ import uvicorn
 
 from mock_providers.app import MockApp, MockConfig
 from mock_providers.call import Aborter
+from mock_providers.limits import GuardedProtocol
 
 READY_PREFIX = "BROWNOUT_READY"
 GRACEFUL_SHUTDOWN_S = 5
@@ -99,7 +100,7 @@ def build_server(
     config = uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        http=GuardedProtocol,
         lifespan="off",
         access_log=False,
         log_level=log_level,

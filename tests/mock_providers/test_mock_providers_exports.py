@@ -22,6 +22,7 @@ SUBMODULES = {
     "engine",
     "faults",
     "journal",
+    "limits",
     "model_routes",
     "models",
     "openai_routes",

@@ -1,0 +1,143 @@
+"""Server limits that keep a mock up under hostile or broken clients.
+
+uvicorn's httptools protocol has no limit on header size or count and no deadline for a request
+to arrive (a byte every second keeps a slowloris connection open forever, since every byte
+re-arms nothing but cancels the keep-alive timer). A mock that a load test depends on must not
+be held hostage that way, so this protocol adds, per connection:
+
+* a request-head deadline (`HEAD_TIMEOUT_S` from connection or from the previous response):
+  408 and close;
+* a body deadline (`BODY_TIMEOUT_S` from the end of the head): 408 and close;
+* at most `MAX_HEADER_BYTES` of request line and headers and `MAX_HEADERS` headers: 431;
+* a declared `content-length` over the body limit: 413 before reading it.
+
+Idle keep-alive connections are closed by uvicorn's own `timeout_keep_alive`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = ["BODY_TIMEOUT_S", "HEAD_TIMEOUT_S", "MAX_HEADERS", "MAX_HEADER_BYTES", "GuardedProtocol"]
+
+HEAD_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 30.0
+MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADERS = 200
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+_REASONS = {
+    408: b"Request Timeout",
+    413: b"Content Too Large",
+    431: b"Request Header Fields Too Large",
+}
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits and deadlines above."""
+
+    head_timeout_s = HEAD_TIMEOUT_S
+    body_timeout_s = BODY_TIMEOUT_S
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_bytes = 0
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self, seconds: float, what: str) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expire, what)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self, what: str) -> None:
+        self._deadline = None
+        if self.transport is not None and not self.transport.is_closing():
+            self._refuse(408, f"The {what} did not arrive in time.")
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer `status` and close, unless the app already started a response."""
+        self._disarm()
+        cycle = self.cycle
+        if cycle is None or not cycle.response_started:
+            body = message.encode()
+            self.transport.write(
+                b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+                % (status, _REASONS[status], len(body), body)
+            )
+        self.transport.close()
+
+    # ---- connection and parser events -----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.head_timeout_s, "request")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        # As uvicorn's, but a limit raised in a parser callback gets its own status.
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            refused = exc.__context__
+            if isinstance(refused, _Refused):
+                self._refuse(refused.status, str(refused))
+            else:
+                self.send_400_response("Invalid HTTP request received.")
+        except httptools.HttpParserUpgrade:
+            self.send_400_response("Upgrades are not supported.")
+        except httptools.HttpParserError:
+            self.send_400_response("Invalid HTTP request received.")
+
+    def on_message_begin(self) -> None:
+        self._head_bytes = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        if len(self.headers) >= MAX_HEADERS:
+            raise _Refused(431, f"More than {MAX_HEADERS} request headers.")
+        super().on_header(name, value)
+
+    def _count(self, n: int) -> None:
+        self._head_bytes += n
+        if self._head_bytes > MAX_HEADER_BYTES:
+            raise _Refused(431, f"Request headers larger than {MAX_HEADER_BYTES} bytes.")
+
+    def on_headers_complete(self) -> None:
+        for name, value in self.headers:
+            if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
+                raise _Refused(413, f"Request body larger than {MAX_BODY_BYTES} bytes.")
+        self._arm(self.body_timeout_s, "request body")
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm(self.head_timeout_s, "request")
