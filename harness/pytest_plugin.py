@@ -3,7 +3,8 @@ objects behind the fixtures are in ``harness.testing``, usable without pytest).
 
 Fixtures (``pytest --fixtures`` shows these docstrings): ``brownout_mock``, a mock OpenAI
 provider whose faults a test switches on for a ``with`` block; ``brownout_mock_factory`` for
-other flavours; ``brownout_proxy``, the embedded Toxiproxy-compatible fault proxy; and
+other flavours; ``brownout_proxy``, the embedded Toxiproxy-compatible fault proxy;
+``brownout_service``, your own service as a child process pointed at them; and
 ``brownout_run``, which runs a scenario (against your own service if you like) and returns its
 outcome for ``assert_slos`` / ``assert_metric``. The marker ``@pytest.mark.brownout`` tags
 resilience tests so ``-m 'not brownout'`` can leave them out. Only pytest loads this module.
@@ -20,7 +21,7 @@ import pytest
 if TYPE_CHECKING:
     # Imported where a fixture is first used: every pytest session of a project that has
     # brownout installed loads this module, and most of its tests never need a component.
-    from harness.testing.components import FaultProxy, MockProvider
+    from harness.testing.components import FaultProxy, MockProvider, ServiceProcess
     from harness.testing.outcome import RunOutcome
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "brownout_mock_factory",
     "brownout_proxy",
     "brownout_run",
+    "brownout_service",
 ]
 
 
@@ -103,6 +105,32 @@ def brownout_mock_factory(
     yield make
     for mock in reversed(started):
         mock.stop()
+
+
+@pytest.fixture
+def brownout_service(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., ServiceProcess]]:
+    """Start your own service for this test: ``url = brownout_service(["python", "app.py",
+    "--port", "{port}"], env={"OPENAI_BASE_URL": brownout_mock.base_url}).url``.
+
+    ``{port}`` becomes a free port (then ``health``, default ``/healthz``, must answer 2xx), or
+    the service prints ``BROWNOUT_READY <url>``. Stopped (SIGTERM) when the test ends; its
+    output is in ``.log_path``.
+    """
+    from harness.testing.components import ServiceProcess
+
+    started: list[ServiceProcess] = []
+
+    def start(argv: list[str], **kwargs: Any) -> ServiceProcess:
+        kwargs.setdefault("log_dir", tmp_path_factory.mktemp("brownout-service"))
+        service = ServiceProcess(argv, **kwargs).start()
+        started.append(service)
+        return service
+
+    yield start
+    for service in reversed(started):
+        service.stop()
 
 
 @pytest.fixture(scope="session")

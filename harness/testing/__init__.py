@@ -8,7 +8,7 @@ notebook or script::
     from harness.testing import MockProvider, assert_slos, run_scenario_file
 """
 
-from harness.testing.components import FaultProxy, MockProvider, ProxyHandle
+from harness.testing.components import FaultProxy, MockProvider, ProxyHandle, ServiceProcess
 from harness.testing.outcome import RunOutcome, assert_metric, assert_slos, run_scenario_file
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "MockProvider",
     "ProxyHandle",
     "RunOutcome",
+    "ServiceProcess",
     "assert_metric",
     "assert_slos",
     "run_scenario_file",

@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
+import shutil
+import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -25,7 +28,7 @@ from harness.run.provider_control import ProviderControl
 from harness.run.supervisor import Child, Supervisor, wait_http_ok
 from harness.toxiproxy import ToxiproxyClient
 
-__all__ = ["FaultProxy", "MockProvider", "ProxyHandle"]
+__all__ = ["FaultProxy", "MockProvider", "ProxyHandle", "ServiceProcess"]
 
 READY_TIMEOUT_S = 30.0
 #: Fault keywords that shape *when* a fault hits rather than *what* it does; they travel beside
@@ -35,23 +38,42 @@ _names = itertools.count(1)
 
 
 class _Process:
-    """One supervised child and the directory holding its log."""
+    """One supervised child and the directory holding its log. Its URL comes from its ready
+    line, or is ``url`` when given (a child told its port that prints no ready line)."""
 
-    def __init__(self, name: str, argv: list[str], log_dir: Path | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        log_dir: Path | None,
+        *,
+        url: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self._tmp = None if log_dir else tempfile.TemporaryDirectory(prefix="brownout-")
         self.log_dir = log_dir or Path(self._tmp.name if self._tmp else ".")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._events = EventLog(self.log_dir / f"{name}-events.jsonl")
         self._supervisor = Supervisor(self.log_dir, self._events)
-        self._child: Child = self._supervisor.start(name, argv)
-        self.url = self._supervisor.wait_ready(self._child, READY_TIMEOUT_S)
+        try:
+            self._child: Child = self._supervisor.start(name, argv, env=env, cwd=cwd)
+            self.url = url or self._supervisor.wait_ready(self._child, READY_TIMEOUT_S)
+        except BaseException:
+            self.stop()  # no process, log or temporary directory outlives a failed start
+            raise
 
     @property
     def log_path(self) -> Path:
         return self._child.log_path
 
     def health(self, path: str) -> None:
-        wait_http_ok(self.url.rstrip("/") + path, READY_TIMEOUT_S, child=self._child)
+        """Wait until ``path`` answers 2xx; stop the child if it never does."""
+        try:
+            wait_http_ok(self.url.rstrip("/") + path, READY_TIMEOUT_S, child=self._child)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         self._supervisor.stop_all()
@@ -114,8 +136,13 @@ class MockProvider:
             self.name,
             *self._extra_args,
         ]
-        self._process = _Process(f"mock-{self.name}", argv, self._log_dir)
-        self._process.health("/_brownout/health")
+        try:
+            process = _Process(f"mock-{self.name}", argv, self._log_dir)
+            process.health("/_brownout/health")
+        except BaseException:
+            shutil.rmtree(journal_dir, ignore_errors=True)
+            raise
+        self._process = process
         self._control = ProviderControl(self._process.url)
         return self
 
@@ -126,6 +153,7 @@ class MockProvider:
         if self._process is not None:
             self._process.stop()
             self._process = None
+            shutil.rmtree(self.journal_path.parent, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -328,3 +356,79 @@ class FaultProxy:
         """Delete every proxy (the pytest fixture does this between tests)."""
         for name in self.client.list_proxies():
             self.client.delete_proxy(name)
+
+
+class ServiceProcess:
+    """Your own service as a child process, for the span of a ``with`` block.
+
+    ``argv`` may hold ``{port}`` (replaced by a free port; brownout then waits for ``health``)
+    or the service prints ``BROWNOUT_READY <url>`` once it listens::
+
+        with ServiceProcess(["python", "app.py", "--port", "{port}"],
+                            env={"OPENAI_BASE_URL": mock.base_url}) as service:
+            httpx.post(f"{service.url}/ask", json={...})
+
+    Its output goes to ``log_path``; it is stopped with SIGTERM (then SIGKILL) at the end.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        health: str | None = "/healthz",
+        cwd: Path | None = None,
+        log_dir: Path | None = None,
+        name: str = "service",
+    ) -> None:
+        self._argv = list(argv)
+        self._env = {**os.environ, **(env or {})}
+        self._health = health
+        self._cwd = cwd
+        self._log_dir = log_dir
+        self._name = name
+        self._process: _Process | None = None
+
+    def start(self) -> Self:
+        if self._process is None:
+            port = _free_port() if any("{port}" in arg for arg in self._argv) else None
+            argv = [arg.replace("{port}", str(port)) for arg in self._argv]
+            url = f"http://127.0.0.1:{port}" if port is not None else None
+            self._process = _Process(
+                self._name, argv, self._log_dir, url=url, env=self._env, cwd=self._cwd
+            )
+            if self._health is not None:
+                self._process.health(self._health)
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._process is None:
+            raise RuntimeError("the service is not started; use it in a with block")
+        return self._process.url
+
+    @property
+    def log_path(self) -> Path:
+        if self._process is None:
+            raise RuntimeError("the service is not started; use it in a with block")
+        return self._process.log_path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

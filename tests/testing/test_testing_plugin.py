@@ -36,6 +36,7 @@ def test_fixtures_are_registered_with_their_docstrings() -> None:
         ("brownout_mock_factory", "further mock providers"),
         ("brownout_proxy", "Toxiproxy-compatible fault proxy"),
         ("brownout_run", "Run a scenario"),
+        ("brownout_service", "Start your own service"),
     ]:
         assert fixture in result.stdout
         assert phrase in result.stdout
@@ -84,3 +85,18 @@ def test_the_documented_example_passes_under_pytest() -> None:
     result = pytest_in_subprocess(str(EXAMPLE), "-q", "--brownout-time-scale", "0.75")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "4 passed" in result.stdout
+
+
+def test_service_process_from_its_ready_line_and_a_clear_error_when_it_dies() -> None:
+    from harness.errors import ComponentStartError
+    from harness.testing import ServiceProcess
+
+    argv = [sys.executable, str(EXAMPLE / "service.py"), "--port", "0"]
+    with ServiceProcess(argv) as service:  # no {port}: the URL comes from BROWNOUT_READY
+        import httpx
+
+        assert httpx.get(f"{service.url}/healthz", timeout=10).json() == {"status": "ok"}
+    crash = [sys.executable, "-c", "import sys; print('no config'); sys.exit(4)"]
+    with pytest.raises(ComponentStartError, match="exited with code 4") as caught:
+        ServiceProcess(crash).start()
+    assert "no config" in str(caught.value)
