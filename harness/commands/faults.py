@@ -2,12 +2,14 @@
 
 Network faults are Toxiproxy's toxics (their attributes are known here). Provider faults are
 implemented by the mock providers, a separate program the harness does not import; their
-names are ``PROVIDER_FAULT_TYPES`` and their parameters are documented in docs/faults.md.
+parameters come from the generated copy of their catalogue, ``harness.scenario.provider_faults``.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
+from typing import Any
 
 import click
 
@@ -66,7 +68,7 @@ def faults(fault_type: str | None) -> None:
             attributes = ", ".join(NETWORK_FAULT_TYPES[name]) or "no attributes"
             click.echo(f"  {name:<11} {TOXIC_SUMMARY.get(name, '')} ({attributes})")
         click.echo("")
-        click.echo("brownout faults TYPE shows one type; docs/faults.md has every parameter.")
+        click.echo("brownout faults TYPE: one type and its parameters (docs/faults.md explains them).")
         return
     known = [*PROVIDER_FAULT_TYPES, *NETWORK_FAULT_TYPES]
     if fault_type not in known:
@@ -74,12 +76,30 @@ def faults(fault_type: str | None) -> None:
         hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
         fail(UsageError(f"unknown fault type {fault_type!r}{hint}"))
     if fault_type in PROVIDER_FAULT_TYPES:
+        from harness.scenario.provider_faults import provider_fault_params_schema
+
         click.echo(f"{fault_type}: provider fault (target: provider/NAME)")
         click.echo("  keys: probability (0..1, default 1), params: {...}")
-        click.echo(f"  parameters: docs/faults.md, section `{fault_type}`")
+        click.echo("  schedule keys: first, every, burst, ramp, header_only (docs/faults.md)")
+        properties = provider_fault_params_schema(fault_type).get("properties", {})
+        for param, spec in properties.items():
+            click.echo(f"  params.{param:<18} {_describe(spec)}")
     if fault_type in NETWORK_FAULT_TYPES:
         click.echo(f"{fault_type}: network fault (target: proxy/NAME): {TOXIC_SUMMARY[fault_type]}")
         click.echo("  keys: attributes: {...}, stream (downstream|upstream), toxicity (0..1)")
         for attribute in NETWORK_FAULT_TYPES[fault_type]:
             meaning = TOXIC_ATTRIBUTES.get(fault_type, {}).get(attribute, "")
             click.echo(f"  attributes.{attribute:<15} {meaning}")
+
+
+def _describe(spec: dict[str, Any]) -> str:
+    """``integer, one of 500, 503; default 500: HTTP status`` from a parameter's JSON Schema."""
+    kind = spec.get("type", "any")
+    parts = ["|".join(kind) if isinstance(kind, list) else str(kind)]
+    if "enum" in spec:
+        parts.append("one of " + ", ".join(json.dumps(v) for v in spec["enum"]))
+    text = ", ".join(parts)
+    if "default" in spec:
+        text += f"; default {json.dumps(spec['default'])}"
+    description = spec.get("description")
+    return f"{text}: {description}" if description else text

@@ -3,8 +3,10 @@
 The schema is generated from the pydantic model, then made to accept what the loader accepts:
 pydantic alone would type every duration as a number (``60s`` would be an error) and know
 nothing of the fault catalogue. So durations become "a number of seconds or a duration string",
-a fault's ``type`` is an enum narrowed by its ``target`` layer, and each network fault's
-``attributes`` name the toxic's own attributes. The loader stays the authority (it also checks
+a fault's ``type`` is an enum narrowed by its ``target`` layer, each provider fault's ``params``
+and a provider's ``capacity`` follow the mock providers' catalogue
+(``harness.scenario.provider_faults``), and each network fault's ``attributes`` name the
+toxic's own attributes. The loader stays the authority (it also checks
 cross-field rules a schema cannot express); a test checks that every shipped scenario and every
 scenario in the docs validates against this schema with ``jsonschema``.
 """
@@ -18,6 +20,7 @@ from pydantic_core import core_schema
 
 from harness.scenario.durations import DURATION_PATTERN, parse_duration
 from harness.scenario.model import NETWORK_FAULT_TYPES, PROVIDER_FAULT_TYPES, Scenario
+from harness.scenario.provider_faults import capacity_schema, provider_fault_params_schema
 
 __all__ = ["JSON_SCHEMA_DIALECT", "scenario_json_schema"]
 
@@ -54,6 +57,12 @@ def scenario_json_schema() -> dict[str, Any]:
     fault = schema.get("$defs", {}).get("Fault")
     if fault is not None:
         _narrow_fault(fault)
+    provider = schema.get("$defs", {}).get("Provider")
+    if provider is not None and "capacity" in provider.get("properties", {}):
+        provider["properties"]["capacity"] = {
+            **provider["properties"]["capacity"],
+            **capacity_schema(),
+        }
     return {"$schema": JSON_SCHEMA_DIALECT, "title": "brownout scenario", **schema}
 
 
@@ -87,6 +96,20 @@ def _narrow_fault(fault: dict[str, Any]) -> None:
             },
         },
     ]
+    for fault_type in PROVIDER_FAULT_TYPES:
+        # Each provider fault's params, from the mock providers' catalogue (its generated copy).
+        rules.append(
+            {
+                "if": {
+                    "properties": {
+                        "target": {"pattern": "^provider/"},
+                        "type": {"const": fault_type},
+                    },
+                    "required": ["target", "type"],
+                },
+                "then": {"properties": {"params": provider_fault_params_schema(fault_type)}},
+            }
+        )
     for toxic, attributes in NETWORK_FAULT_TYPES.items():
         rules.append(
             {

@@ -35,6 +35,12 @@ def test_faults_type_shows_the_toxic_attributes() -> None:
         assert f"attributes.{attribute}" in out
 
 
+def test_faults_type_shows_the_provider_params() -> None:
+    code, out, _ = invoke("faults", "error")
+    assert code == 0
+    assert "params.status" in out and "HTTP status" in out and "default 500" in out
+
+
 def test_faults_unknown_type_suggests_the_close_one() -> None:
     code, _, err = invoke("faults", "rate_limt")
     assert code == 2

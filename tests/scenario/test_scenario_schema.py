@@ -68,3 +68,9 @@ def test_toxic_attributes_are_the_toxics_own() -> None:
     assert errors(with_change(("faults", 1, "attributes"), {"latncy": 300}))
     assert errors(with_change(("faults", 1, "attributes"), {"latency": "300"}))
     assert errors(with_change(("faults", 1, "attributes"), {"latency": 300, "jitter": 5})) == []
+
+
+def test_provider_fault_params_follow_the_catalogue() -> None:
+    assert errors(with_change(("faults", 0, "params"), {"status": 503, "retry_after_s": 1})) == []
+    assert errors(with_change(("faults", 0, "params"), {"retry_aftr_s": 1}))  # a typo
+    assert errors(with_change(("faults", 0, "params"), {"status": "500"}))  # a wrong type
