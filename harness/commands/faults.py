@@ -68,7 +68,7 @@ def faults(fault_type: str | None) -> None:
             attributes = ", ".join(NETWORK_FAULT_TYPES[name]) or "no attributes"
             click.echo(f"  {name:<11} {TOXIC_SUMMARY.get(name, '')} ({attributes})")
         click.echo("")
-        click.echo("brownout faults TYPE: one type and its parameters (docs/faults.md explains them).")
+        click.echo("brownout faults TYPE: one type and its parameters (see docs/faults.md).")
         return
     known = [*PROVIDER_FAULT_TYPES, *NETWORK_FAULT_TYPES]
     if fault_type not in known:
