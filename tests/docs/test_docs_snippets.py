@@ -88,6 +88,7 @@ def ids(snippet: Snippet) -> str:
 def test_the_docs_have_snippets_to_check() -> None:
     # Guards the collection itself: a broken fence parser would make every test below vacuous.
     assert len(YAML) >= 4 and len(SHELL) >= 10, (len(YAML), len(SHELL))
+    assert any(s.marker == "run" for s in SHELL) and any(s.marker == "fragment" for s in YAML)
 
 
 @pytest.mark.parametrize("snippet", YAML, ids=ids)
