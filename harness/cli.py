@@ -150,7 +150,19 @@ def report(run_dir: Path, baseline: Path | None, tolerance_values: tuple[str, ..
     if not (run_dir / "events.jsonl").exists():
         _fail(UsageError(f"{run_dir} is not a brownout run directory (no events.jsonl)"))
     gate = _baseline_gate(baseline, tolerance_values)
-    sys.exit(_analyse_and_report(run_dir, quiet=False, gate=gate))
+    scenario_file = _recorded_scenario_file(run_dir)
+    sys.exit(_analyse_and_report(run_dir, quiet=False, gate=gate, scenario_file=scenario_file))
+
+
+def _recorded_scenario_file(run_dir: Path) -> Path | None:
+    """The scenario file run.json names, when it still exists (GitHub annotations point at it)."""
+    try:
+        recorded = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = recorded.get("scenario_file") if isinstance(recorded, dict) else None
+    path = Path(name) if isinstance(name, str) and name else None
+    return path if path is not None and path.is_file() else None
 
 
 def _has_data(run_dir: Path) -> bool:
