@@ -401,6 +401,8 @@ class MockApp:
             "in_flight": in_flight,
             "queue_ms": round(call.queue_ms, 3),
         }
+        if call.retry_after_s is not None:
+            record["retry_after_s"] = call.retry_after_s
         self.journal.write(record)
 
     # ---- per-provider response headers -------------------------------------------------------

@@ -53,6 +53,8 @@ class Call:
         self.tokens_in = 0
         self.tokens_out = 0
         self.faults: list[str] = []
+        # The wait the reply asked for (``retry-after-ms`` or ``retry-after``), for the journal.
+        self.retry_after_s: float | None = None
         self.request_id = ""
         self.started = False
         # Set when this reply may be replayed for an identical request: (bytes, reply id).
@@ -122,6 +124,7 @@ class Call:
         headers += self._headers_for(self)
         if extra:
             headers += extra
+            self.retry_after_s = _asked_wait(extra)
         self.started = True
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
         await self._send({"type": "http.response.body", "body": body, "more_body": False})
@@ -178,6 +181,20 @@ class Call:
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.t0) * 1000.0
+
+
+def _asked_wait(headers: Headers) -> float | None:
+    """Seconds a reply's ``retry-after-ms`` (preferred, as the SDKs do) or ``retry-after`` asks
+    the client to wait; the journal keeps it so analysis can tell whether retries honoured it."""
+    found: dict[bytes, bytes] = {k.lower(): v for k, v in headers}
+    for name, scale in ((b"retry-after-ms", 0.001), (b"retry-after", 1.0)):
+        value = found.get(name)
+        if value is not None:
+            try:
+                return float(value) * scale
+            except ValueError:
+                return None
+    return None
 
 
 async def _watch(receive: Receive, gone: asyncio.Event) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from pathlib import Path
-from typing import IO, Any, TypedDict
+from typing import IO, Any, NotRequired, TypedDict
 
 import orjson
 
@@ -38,6 +38,8 @@ class CallRecord(TypedDict):
     stream_completed: bool | None
     in_flight: int
     queue_ms: float
+    #: the wait a 429/503 reply asked for, in seconds; only present when the reply asked
+    retry_after_s: NotRequired[float]
 
 
 def fingerprint(method: str, endpoint: str, body: bytes, payload: Any) -> str:

@@ -71,6 +71,11 @@ CALL_COLUMNS: Final[Mapping[str, ColumnKind]] = {
     "retry_count": "float",
     "fingerprint": "id",
     "traceparent": "trace_id",
+    # Read by the client-resilience verdicts and the cost (harness.analysis.resilience, .cost).
+    "retry_after_s": "float",
+    "model": "category",
+    "stream": "tristate",
+    "tokens_cached": "float",
 }
 
 SUT_METRIC_COLUMNS: Final[Mapping[str, ColumnKind]] = {

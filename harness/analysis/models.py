@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.analysis.verdict_models import CostSummary, ImpactLine, Verdict, WorstRequest
+
 __all__ = [
     "AmplificationMethod",
     "AttemptsPerRequest",
@@ -105,6 +107,21 @@ class PhaseMetrics(_Model):
     by_provider: dict[str, ProviderFigures] = Field(default_factory=dict)
     #: per "provider endpoint"
     by_endpoint: dict[str, ProviderFigures] = Field(default_factory=dict)
+    # Client-resilience verdicts (harness.analysis.resilience defines them).
+    retry_after_violation_rate: float | None = None
+    backoff_growth: float | None = None
+    retry_dispersion: float | None = None
+    max_attempts_per_call: float | None = None
+    retries_per_call: float | None = None
+    abandoned_work_rate: float | None = None
+    multi_layer_retry_rate: float | None = None
+    duplicate_call_rate: float | None = None
+    truncated_accepted_rate: float | None = None
+    client_cut_stream_rate: float | None = None
+    # Cost in USD (harness.analysis.cost).
+    cost_usd: float | None = None
+    cost_per_success_usd: float | None = None
+    wasted_cost_usd: float | None = None
     error_classes: dict[str, int] = Field(default_factory=dict)
     latency_ok_ms: LatencyPercentiles = Field(default_factory=LatencyPercentiles)
     ttft_ms: LatencyPercentiles = Field(default_factory=LatencyPercentiles)
@@ -243,6 +260,13 @@ class Summary(_Model):
     drain_time_s: float | None = None
     timeseries: TimeSeries
     skipped_lines: dict[str, int] = Field(default_factory=dict)
+    #: phase → client-resilience verdicts with their evidence (harness.analysis.resilience)
+    resilience: dict[str, list[Verdict]] = Field(default_factory=dict)
+    cost: CostSummary = Field(default_factory=CostSummary)
+    #: the slowest and failed requests, reconstructed (harness.analysis.traces)
+    worst_requests: list[WorstRequest] = Field(default_factory=list)
+    #: which fault, through which path, the bad requests met (harness.analysis.impact)
+    impact: list[ImpactLine] = Field(default_factory=list)
 
     @property
     def failed_slos(self) -> list[SLOResult]:

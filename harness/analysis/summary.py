@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from harness.analysis.attribution import attribute_faults, drain_time_s
+from harness.analysis.explain import explain_run
 from harness.analysis.join import ATTRIBUTED
 from harness.analysis.loading import RunData, load_run
 from harness.analysis.metrics import (
@@ -109,6 +110,10 @@ def analyze_run(
         else:
             phases[name].recovery_time_s = recovery.recovery_time_s
             phases[name].unavailable.pop("recovery_time_s", None)
+    timeseries = compute_timeseries(prepared, window_s=window_s)
+    explained = explain_run(
+        data, prepared, phases, scenario, t0=timeseries.t0, window_s=timeseries.window_s
+    )
     results = evaluate_slos(slos, phases)
 
     drain, drain_reason = drain_time_s(prepared)
@@ -150,8 +155,9 @@ def analyze_run(
         slos=results,
         recovery=recovery,
         drain_time_s=drain,
-        timeseries=compute_timeseries(prepared, window_s=window_s),
+        timeseries=timeseries,
         skipped_lines=data.skipped_lines,
+        **explained.summary_fields(),
     )
     if write:
         summary.write(run_dir / SUMMARY_FILE)

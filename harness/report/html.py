@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from harness.analysis.models import PhaseMetrics, SLOResult, Summary
 from harness.report.charts import render_charts
 from harness.report.compare import Comparison, MetricDelta
+from harness.report.explain import render_explain
 from harness.report.formatting import format_value
 
 __all__ = ["METRIC_LABELS", "render_html", "verdict_sentence"]
@@ -87,6 +88,7 @@ def render_html(summary: Summary, run_dir: Path, comparison: Comparison | None =
         started=_clock(summary.load_started),
         recovery_text=summary.recovery.reason,
         drain_text=_drain_text(summary),
+        explain_html=render_explain(summary),
     )
     path = run_dir / REPORT_FILE
     path.write_text(page, encoding="utf-8")

@@ -28,6 +28,7 @@ __all__ = [
     "Fault",
     "JsonFieldValidator",
     "Load",
+    "Price",
     "Provider",
     "Proxy",
     "Request",
@@ -55,6 +56,21 @@ SLO_METRICS: tuple[str, ...] = (
     "good_request_fraction",
     "wasted_tokens",
     "recovery_time_s",
+    # client-resilience verdicts (docs/metrics.md, "Client resilience")
+    "retry_after_violation_rate",
+    "backoff_growth",
+    "retry_dispersion",
+    "max_attempts_per_call",
+    "retries_per_call",
+    "abandoned_work_rate",
+    "multi_layer_retry_rate",
+    "duplicate_call_rate",
+    "truncated_accepted_rate",
+    "client_cut_stream_rate",
+    # cost in USD at the scenario's prices
+    "cost_usd",
+    "cost_per_success_usd",
+    "wasted_cost_usd",
 )
 
 #: "run" is the whole run after warm-up.
@@ -246,6 +262,15 @@ class SLO(_Model):
         return self
 
 
+class Price(_Model):
+    """A model's price in USD per million tokens, for the cost metrics (``cost_usd`` …);
+    ``cached`` is the price of cached input tokens (the input price when omitted)."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached: float | None = Field(default=None, ge=0)
+
+
 class Scenario(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
@@ -259,6 +284,8 @@ class Scenario(_Model):
     sut: SUT
     faults: list[Fault] = Field(default_factory=list)
     slos: list[SLO] = Field(default_factory=list)
+    #: model name (or name prefix) → price; overrides and extends brownout's shipped table
+    prices: dict[str, Price] = Field(default_factory=dict)
 
     def scaled(self, factor: float) -> Scenario:
         """The same scenario with its timeline (not fault magnitudes) multiplied by ``factor``."""

@@ -1,0 +1,123 @@
+"""Attribution: which fault the bad requests met, and through which path.
+
+"62 % of the fault phase's bad requests met a 500 from provider openai (fault provider-500s)
+after 2 retries" is what a team needs to act on. A request is **bad** when it failed or missed
+the SLO latency (not a good request, ``metrics``); the path it took is read from its provider
+calls (joined by ``X-Request-Id``): the faults the mock marked on them, the network faults
+(proxy toxics) active while they ran, the status of its last call, and how many retries it made.
+Vectorised over the frames; a million requests is one groupby.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.loading import RunData
+from harness.analysis.metrics import PreparedRun
+from harness.analysis.phases import PHASE_ORDER
+from harness.analysis.request_ids import resolve_request_ids
+from harness.analysis.traces import toxic_windows
+from harness.analysis.verdict_models import ImpactLine
+
+__all__ = ["compute_impact"]
+
+#: Paths shown per phase, largest first.
+TOP_PATHS: Final = 4
+EXAMPLES: Final = 3
+PHASES: Final = ("baseline", "fault", "recovery")
+
+
+def compute_impact(data: RunData, prepared: PreparedRun) -> list[ImpactLine]:
+    req_ids = data.requests["request_id"].to_numpy(dtype=np.uint64)
+    bad = ~prepared.req_good
+    calls = data.provider_calls
+    call_ids = calls["request_id"].to_numpy(dtype=np.uint64)
+    t = calls["t"].to_numpy(dtype=np.float64)
+    t_end = calls["t_end"].to_numpy(dtype=np.float64)
+    t_end = np.where(np.isnan(t_end), t, t_end)
+
+    toxics = np.full(len(calls), "", dtype=object)
+    for name, start, stop in toxic_windows(data.events):
+        hit = (t <= stop) & (t_end >= start)
+        toxics[hit] = np.where(toxics[hit] == "", name, toxics[hit] + "," + name)
+
+    frame = pd.DataFrame(
+        {
+            "rid": call_ids,
+            "t": t,
+            "status": calls["status"].to_numpy(dtype=np.float64),
+            "fault": calls["fault"].astype(object).fillna("").to_numpy(),
+            "toxics": toxics,
+            "provider": calls["name"].astype(object).fillna("?").to_numpy(),
+            "repeated": prepared.call_repeated,
+        }
+    )
+    wanted = np.isin(call_ids, req_ids[bad & (req_ids != 0)]) & (call_ids != 0)
+    frame = frame[wanted].sort_values("t", kind="stable")
+    per = frame.groupby("rid", sort=False).agg(
+        faults=("fault", lambda s: ",".join(sorted({p for v in s for p in v.split(",") if p}))),
+        toxics=("toxics", lambda s: ",".join(sorted({p for v in s for p in v.split(",") if p}))),
+        last_status=("status", "last"),
+        provider=("provider", "last"),
+        retries=("repeated", "sum"),
+    )
+
+    lines: list[ImpactLine] = []
+    for phase in PHASES:
+        in_phase = (prepared.req_phase == PHASE_ORDER.index(phase)) & bad
+        total = int(in_phase.sum())
+        if total == 0:
+            continue
+        ids = pd.Series(req_ids[in_phase])
+        joined = per.reindex(ids.to_numpy())
+        paths = [
+            _path(f, x, s, p, r)
+            for f, x, s, p, r in zip(
+                joined["faults"].tolist(),
+                joined["toxics"].tolist(),
+                joined["last_status"].tolist(),
+                joined["provider"].tolist(),
+                joined["retries"].tolist(),
+                strict=True,
+            )
+        ]
+        table = pd.DataFrame({"path": paths, "rid": ids.to_numpy()})
+        counts = table["path"].value_counts()
+        for path, count in counts.head(TOP_PATHS).items():
+            example_hashes = table.loc[table["path"] == path, "rid"].head(EXAMPLES).tolist()
+            lines.append(
+                ImpactLine(
+                    phase=phase,
+                    path=str(path),
+                    requests=int(count),
+                    share=int(count) / total,
+                    examples=[str(h) for h in example_hashes],
+                )
+            )
+    wanted_hashes = {int(h) for line in lines for h in line.examples}
+    names = resolve_request_ids(data.run_dir, wanted_hashes)
+    for line in lines:
+        line.examples = [names[int(h)] for h in line.examples if int(h) in names]
+    return lines
+
+
+def _path(faults: object, toxics: object, status: object, provider: object, retries: object) -> str:
+    if not isinstance(faults, str):  # no joined call at all
+        return "made no provider call that could be joined (no X-Request-Id on its calls)"
+    parts = []
+    code = int(status) if isinstance(status, float) and not np.isnan(status) else 0
+    last = "no response" if code == 0 else f"a {code}"
+    if faults:
+        parts.append(f"met fault {faults}")
+    if toxics:
+        parts.append(f"met network fault {toxics}")
+    if not parts:
+        parts.append("met no injected fault")
+    n = int(retries) if isinstance(retries, int | float) else 0
+    tail = f", last call {last} from provider {provider}"
+    if n:
+        tail += f" after {n} retr{'y' if n == 1 else 'ies'}"
+    return " and ".join(parts) + tail

@@ -1,0 +1,802 @@
+"""Client-resilience verdicts: how the SUT's client behaved when its provider failed.
+
+Two SUTs can show the same retry amplification and the same PASS while one honours
+``retry-after`` and backs off and the other hammers the provider: these verdicts tell them apart,
+from the mock's journal alone (joined to the user's requests by ``X-Request-Id``).
+
+Definitions (docs/metrics.md says the same in words):
+
+- A **chain** is the calls of one user request with the same fingerprint (method, endpoint,
+  body): the first is the attempt, every later one a **retry**, whatever layer sent it.
+- A retry's **gap** is its arrival minus the end of the call before it in the chain.
+- **retry_after_violation_rate**: of the retries after a reply that carried ``retry-after``,
+  the share whose gap was shorter than asked (by more than 5 % and 5 ms of measuring slack).
+- **backoff_growth**: median gap of second retries ÷ median gap of first retries, over retries
+  the client timed itself (no ``retry-after``); backing off means ≥ 1.5.
+- **retry_dispersion**: interquartile range ÷ median (median floored at 100 ms) of first-retry
+  gaps the client chose itself. Requests that failed together retry together unless these delays
+  differ, so below 0.1 (or with a median gap under 50 ms: immediate retries) the retries come as
+  synchronized waves.
+- **max_attempts_per_call**, **retries_per_call** (retries ÷ chains): capped means ≤ 3, ≤ 0.1.
+- **abandoned_work_rate**: calls that arrived after their user request had already ended.
+- **multi_layer_retry_rate**: requests retried both by the SDK (``x-stainless-retry-count``
+  ≥ 1) and by the application (the same call started afresh more than once), ÷ requests.
+- **duplicate_call_rate**: retries of a call that had already succeeded, ÷ calls.
+- **truncated_accepted_rate**: requests whose last provider call was a cut stream, yet the SUT
+  answered 200, ÷ requests with provider calls.
+- **client_cut_stream_rate**: streams the client hung up on mid-body (no provider fault cut
+  them), ÷ streamed calls; the verdict then says which deadline did it.
+
+Everything is vectorised over the call frame (one sort, no per-row Python), so a run of a
+million calls stays within the analysis budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from harness.analysis.loading import RunData
+from harness.analysis.metrics import PreparedRun
+from harness.analysis.phases import PHASE_ORDER, REPORTED_PHASES
+from harness.analysis.verdict_models import Verdict
+
+__all__ = [
+    "CUT_FAULT_TYPES",
+    "RESILIENCE_METRICS",
+    "PhaseVerdicts",
+    "compute_resilience",
+]
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+U64Array = npt.NDArray[np.uint64]
+
+#: The SLO metrics these verdicts add (registered in harness.scenario.SLO_METRICS).
+RESILIENCE_METRICS: Final = (
+    "retry_after_violation_rate",
+    "backoff_growth",
+    "retry_dispersion",
+    "max_attempts_per_call",
+    "retries_per_call",
+    "abandoned_work_rate",
+    "multi_layer_retry_rate",
+    "duplicate_call_rate",
+    "truncated_accepted_rate",
+    "client_cut_stream_rate",
+)
+
+#: Provider fault types that cut or spoil a stream from the provider's side (so a cut stream
+#: that met one is the provider's doing, not a client deadline).
+CUT_FAULT_TYPES: Final = frozenset(
+    {"stream_truncate", "connection_reset", "malformed_frame", "stream_error"}
+)
+#: Provider fault types that pause a stream (an idle timeout shorter than the pause cuts it).
+PAUSE_FAULT_TYPES: Final = frozenset({"stream_stall", "slow_cadence", "slow_first_token"})
+
+#: Measuring slack for retry-after: the mock timestamps the end of the reply and the arrival of
+#: the retry, so a client that waited exactly as asked shows a gap a little over the wait.
+RETRY_AFTER_TOLERANCE: Final = 0.05
+RETRY_AFTER_SLACK_S: Final = 0.005
+BACKOFF_MIN_GROWTH: Final = 1.5
+SYNCHRONIZED_BELOW: Final = 0.1
+#: First retries this soon after the failure (median) are immediate: no delay to spread them.
+IMMEDIATE_BELOW_S: Final = 0.05
+DISPERSION_MEDIAN_FLOOR_S: Final = 0.1
+MAX_ATTEMPTS: Final = 3
+MAX_RETRY_RATIO: Final = 0.1
+#: Fewer retries than this and a distribution-based verdict is not judged.
+MIN_SAMPLES: Final = 5
+#: A client deadline shows as cut streams of nearly the same length.
+DEADLINE_SPREAD: Final = 0.1
+EXAMPLES: Final = 3
+
+
+@dataclass
+class PhaseVerdicts:
+    """Per phase: the verdicts, the metric values, and why a metric has no value."""
+
+    verdicts: dict[str, list[Verdict]] = field(default_factory=dict)
+    values: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    unavailable: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: request-id hashes to resolve into example ids, per (phase, verdict name)
+    example_hashes: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Calls:
+    """The joined calls in chain order: sorted by (request, fingerprint, arrival)."""
+
+    rid: U64Array
+    t: FloatArray
+    t_end: FloatArray
+    status: FloatArray
+    ok: BoolArray
+    cut: BoolArray
+    stream: BoolArray
+    retry_after: FloatArray
+    retry_count: FloatArray
+    phase: IntArray
+    fault_types: list[frozenset[str]]
+    #: True where the row is a retry (the row before it is the same chain)
+    retry: BoolArray
+    #: 1 for the first retry, 2 for the second … (0 on attempts)
+    retry_no: IntArray
+    gap: FloatArray
+    chain: IntArray
+    chain_phase: IntArray
+    req_t_end: FloatArray
+    req_status: FloatArray
+    req_timeout: BoolArray
+    tokens: FloatArray
+
+
+def compute_resilience(
+    data: RunData, prepared: PreparedRun, fault_types: Mapping[str, str]
+) -> PhaseVerdicts:
+    """Every verdict for each reported phase; ``fault_types`` maps fault name → fault type."""
+    result = PhaseVerdicts()
+    calls = _chain_calls(data, prepared, fault_types)
+    for phase in REPORTED_PHASES:
+        if prepared.timeline.phases[phase].start is None:
+            reason = f"the {phase} phase did not happen"
+            result.verdicts[phase] = []
+            result.values[phase] = dict.fromkeys(RESILIENCE_METRICS)
+            result.unavailable[phase] = dict.fromkeys(RESILIENCE_METRICS, reason)
+            continue
+        _judge_phase(result, phase, calls)
+    return result
+
+
+def _phase_mask(codes: IntArray, phase: str) -> BoolArray:
+    if phase == "run":
+        return np.asarray(codes >= PHASE_ORDER.index("baseline"), dtype=bool)
+    return np.asarray(codes == PHASE_ORDER.index(phase), dtype=bool)
+
+
+def _chain_calls(
+    data: RunData, prepared: PreparedRun, fault_types: Mapping[str, str]
+) -> _Calls | None:
+    calls = data.provider_calls
+    rid_all = calls["request_id"].to_numpy(dtype=np.uint64)
+    req = data.requests
+    req_ids = req["request_id"].to_numpy(dtype=np.uint64)
+    keep = np.flatnonzero((rid_all != 0) & np.isin(rid_all, req_ids[req_ids != 0]))
+    if keep.size == 0:
+        return None
+    t_all = calls["t"].to_numpy(dtype=np.float64)
+    fp_all = calls["fingerprint"].to_numpy(dtype=np.uint64)
+    order = keep[np.lexsort((t_all[keep], fp_all[keep], rid_all[keep]))]
+
+    rid = rid_all[order]
+    fp = fp_all[order]
+    t = t_all[order]
+    t_end = calls["t_end"].to_numpy(dtype=np.float64)[order]
+    t_end = np.where(np.isnan(t_end), t, t_end)
+    status = calls["status"].to_numpy(dtype=np.float64)[order]
+    completed = calls["stream_completed"].to_numpy(dtype=np.float64)[order]
+    cut = completed == 0.0
+    ok = (status >= 200) & (status < 300) & ~cut
+    stream = calls["stream"].to_numpy(dtype=np.float64)[order] == 1.0
+    same = np.zeros(rid.size, dtype=bool)
+    same[1:] = (rid[1:] == rid[:-1]) & (fp[1:] == fp[:-1])
+    chain = np.cumsum(~same) - 1
+    starts = np.flatnonzero(~same)
+    position = np.arange(rid.size) - starts[chain]
+    gap = np.full(rid.size, np.nan)
+    gap[1:] = t[1:] - t_end[:-1]
+    gap[~same] = np.nan
+
+    # The phase each call counts in, as everywhere else in the summary (harness.analysis.join).
+    phase = prepared.call_phase[order]
+    chain_phase = phase[starts][chain]
+
+    # The user request each call served: when it ended, how, and whether the user timed out.
+    req_frame = pd.DataFrame(
+        {
+            "rid": req_ids,
+            "t_end": req["t_end"].to_numpy(dtype=np.float64),
+            "status": req["status"].to_numpy(dtype=np.float64),
+            "timeout": (req["error_class"].astype(object) == "timeout").to_numpy(dtype=bool),
+        }
+    )
+    req_frame = req_frame[req_frame["rid"] != 0].drop_duplicates("rid").set_index("rid")
+    looked = req_frame.reindex(pd.Index(rid))
+
+    fault_col = calls["fault"].astype(object).to_numpy()[order]
+    cache: dict[Any, frozenset[str]] = {}
+    types: list[frozenset[str]] = []
+    for name in fault_col:
+        found = cache.get(name)
+        if found is None:
+            found = frozenset(
+                fault_types.get(part.strip(), part.strip())
+                for part in (name.split(",") if isinstance(name, str) else [])
+            )
+            cache[name] = found
+        types.append(found)
+
+    tokens = np.nan_to_num(calls["tokens_in"].to_numpy(dtype=np.float64)[order]) + np.nan_to_num(
+        calls["tokens_out"].to_numpy(dtype=np.float64)[order]
+    )
+    return _Calls(
+        rid=rid,
+        t=t,
+        t_end=t_end,
+        status=status,
+        ok=ok,
+        cut=cut,
+        stream=stream,
+        retry_after=calls["retry_after_s"].to_numpy(dtype=np.float64)[order],
+        retry_count=calls["retry_count"].to_numpy(dtype=np.float64)[order],
+        phase=phase,
+        fault_types=types,
+        retry=same,
+        retry_no=np.asarray(position, dtype=np.int64),
+        gap=gap,
+        chain=np.asarray(chain, dtype=np.int64),
+        chain_phase=chain_phase,
+        req_t_end=looked["t_end"].to_numpy(dtype=np.float64),
+        req_status=looked["status"].to_numpy(dtype=np.float64),
+        req_timeout=looked["timeout"].to_numpy(dtype=bool, na_value=False),
+        tokens=tokens,
+    )
+
+
+@dataclass(frozen=True)
+class _Judged:
+    verdict: Verdict
+    hashes: list[int]
+    #: why the metric has no value (when ``verdict.value`` is None)
+    reason: str | None = None
+
+
+def _examples(c: _Calls, rows: npt.NDArray[np.bool_] | IntArray) -> list[int]:
+    indices = np.flatnonzero(rows) if rows.dtype == np.bool_ else rows
+    seen: list[int] = []
+    for index in indices:
+        h = int(c.rid[index])
+        if h not in seen:
+            seen.append(h)
+        if len(seen) >= EXAMPLES:
+            break
+    return seen
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
+def _median(values: FloatArray) -> float:
+    return float(np.median(values))
+
+
+def _iqr(values: FloatArray) -> float:
+    q1, q3 = np.percentile(values, [25, 75])
+    return float(q3 - q1)
+
+
+def _judge_phase(result: PhaseVerdicts, phase: str, c: _Calls | None) -> None:
+    metric_names = RESILIENCE_METRICS
+    values: dict[str, float | None] = dict.fromkeys(metric_names)
+    why: dict[str, str] = {}
+    verdicts: list[Verdict] = []
+    if c is None:
+        reason = (
+            "no provider call carries the X-Request-Id of a user request, so calls cannot be "
+            "joined to requests (the SUT must forward the header)"
+        )
+        result.verdicts[phase] = []
+        result.values[phase] = values
+        result.unavailable[phase] = dict.fromkeys(metric_names, reason)
+        return
+    in_phase = _phase_mask(c.phase, phase)
+    chain_in = _phase_mask(c.chain_phase, phase)
+    judges = (
+        _retry_after,
+        _backoff,
+        _dispersion,
+        _attempts,
+        _abandoned,
+        _multi_layer,
+        _duplicates,
+        _truncated,
+        _stream_deadlines,
+    )
+    for judge in judges:
+        for judged in judge(c, in_phase, chain_in):
+            verdict = judged.verdict
+            verdicts.append(verdict)
+            if verdict.metric is not None:
+                values[verdict.metric] = verdict.value
+                if verdict.value is None:
+                    why[verdict.metric] = judged.reason or verdict.summary
+            if judged.hashes:
+                result.example_hashes[(phase, verdict.name)] = judged.hashes
+    result.verdicts[phase] = verdicts
+    result.values[phase] = values
+    result.unavailable[phase] = why
+
+
+def _retry_after(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
+    prev_asked = np.full(c.t.size, np.nan)
+    prev_asked[1:] = c.retry_after[:-1]
+    judged = c.retry & in_phase & ~np.isnan(prev_asked)
+    n = int(judged.sum())
+    title = "retry-after honoured"
+    if n == 0:
+        reason = "no retry followed a reply that carried retry-after"
+        return [
+            _Judged(
+                Verdict(
+                    name="retry_after",
+                    title=title,
+                    status="not_judged",
+                    metric="retry_after_violation_rate",
+                    summary=reason,
+                ),
+                [],
+                reason,
+            )
+        ]
+    asked = prev_asked[judged]
+    gaps = c.gap[judged]
+    early = gaps < asked * (1 - RETRY_AFTER_TOLERANCE) - RETRY_AFTER_SLACK_S
+    violations = int(early.sum())
+    rate = violations / n
+    rows = np.flatnonzero(judged)
+    shown = rows[early] if violations else rows
+    evidence: dict[str, Any] = {
+        "retries_after_retry_after": n,
+        "violations": violations,
+        "asked_median_s": round(_median(asked), 4),
+        "gap_median_s": round(_median(gaps), 4),
+        "gap_min_s": round(float(gaps.min()), 4),
+        "gap_max_s": round(float(gaps.max()), 4),
+    }
+    if violations:
+        summary = (
+            f"{violations} of {n} retries after a retry-after reply came early "
+            f"(asked {_ms(evidence['asked_median_s'])}, waited {_ms(evidence['gap_median_s'])} "
+            "median)"
+        )
+    else:
+        summary = (
+            f"all {n} retries after a retry-after reply waited as asked "
+            f"(asked {_ms(evidence['asked_median_s'])}; gaps {evidence['gap_min_s']:.3f} to "
+            f"{evidence['gap_max_s']:.3f} s)"
+        )
+    verdict = Verdict(
+        name="retry_after",
+        title=title,
+        status="fail" if violations else "pass",
+        metric="retry_after_violation_rate",
+        value=rate,
+        summary=summary,
+        evidence=evidence,
+    )
+    return [_Judged(verdict, _examples(c, shown))]
+
+
+def _self_timed_retries(c: _Calls) -> BoolArray:
+    """Retries after a failed call whose reply set no wait: the client chose the delay."""
+    prev_failed = np.zeros(c.t.size, dtype=bool)
+    prev_failed[1:] = ~c.ok[:-1]
+    prev_asked = np.full(c.t.size, np.nan)
+    prev_asked[1:] = c.retry_after[:-1]
+    return np.asarray(c.retry & prev_failed & np.isnan(prev_asked), dtype=bool)
+
+
+def _backoff(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
+    own = _self_timed_retries(c) & in_phase
+    first = own & (c.retry_no == 1)
+    second = own & (c.retry_no == 2)
+    n1, n2 = int(first.sum()), int(second.sum())
+    title = "backoff: gaps grow between attempts"
+    by_retry = {
+        str(k): round(_median(c.gap[own & (c.retry_no == k)]), 4)
+        for k in range(1, 6)
+        if (own & (c.retry_no == k)).any()
+    }
+    evidence: dict[str, Any] = {
+        "first_retries": n1,
+        "second_retries": n2,
+        "median_gap_s_by_retry": by_retry,
+    }
+    if n1 < MIN_SAMPLES or n2 < MIN_SAMPLES:
+        reason = (
+            f"too few retries timed by the client to see growth ({n1} first and {n2} second "
+            f"retries; {MIN_SAMPLES} of each needed)"
+        )
+        verdict = Verdict(
+            name="backoff",
+            title=title,
+            status="not_judged",
+            metric="backoff_growth",
+            summary=reason,
+            evidence=evidence,
+        )
+        return [_Judged(verdict, _examples(c, first), reason)]
+    g1 = max(_median(c.gap[first]), 0.001)
+    g2 = _median(c.gap[second])
+    growth = g2 / g1
+    backs_off = growth >= BACKOFF_MIN_GROWTH
+    summary = (
+        f"median gap {_ms(g1)} before the first retry, {_ms(g2)} before the second "
+        f"(x{growth:.2f}): " + ("backs off" if backs_off else "no backoff")
+    )
+    verdict = Verdict(
+        name="backoff",
+        title=title,
+        status="pass" if backs_off else "fail",
+        metric="backoff_growth",
+        value=growth,
+        summary=summary,
+        evidence=evidence,
+    )
+    return [_Judged(verdict, _examples(c, second))]
+
+
+def _dispersion(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
+    first = _self_timed_retries(c) & in_phase & (c.retry_no == 1)
+    n = int(first.sum())
+    title = "jittered retries (no synchronized waves)"
+    if n < MIN_SAMPLES:
+        reason = f"only {n} first retries timed by the client ({MIN_SAMPLES} needed)"
+        verdict = Verdict(
+            name="jitter",
+            title=title,
+            status="not_judged",
+            metric="retry_dispersion",
+            summary=reason,
+            evidence={"first_retries": n},
+        )
+        return [_Judged(verdict, [], reason)]
+    delays = c.gap[first]
+    median = _median(delays)
+    iqr = _iqr(delays)
+    dispersion = iqr / max(median, DISPERSION_MEDIAN_FLOOR_S)
+    immediate = median < IMMEDIATE_BELOW_S
+    synchronized = immediate or dispersion < SYNCHRONIZED_BELOW
+    q1, q3 = np.percentile(delays, [25, 75])
+    if immediate:
+        verdict_words = "retries are immediate, so requests that fail together retry together"
+    elif synchronized:
+        verdict_words = "requests that fail together retry together (synchronized waves)"
+    else:
+        verdict_words = "retries are spread out"
+    summary = (
+        f"first retries came {_ms(median)} after the failure, middle half within "
+        f"{_ms(float(q1))} to {_ms(float(q3))} (dispersion {dispersion:.3f}): {verdict_words}"
+    )
+    verdict = Verdict(
+        name="jitter",
+        title=title,
+        status="fail" if synchronized else "pass",
+        metric="retry_dispersion",
+        value=dispersion,
+        summary=summary,
+        evidence={
+            "first_retries": n,
+            "delay_median_s": round(median, 4),
+            "delay_p25_s": round(float(q1), 4),
+            "delay_p75_s": round(float(q3), 4),
+        },
+    )
+    return [_Judged(verdict, _examples(c, first))]
+
+
+def _attempts(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
+    rows = chain_in
+    chains = c.chain[rows]
+    title = f"attempts capped (<= {MAX_ATTEMPTS} per call, retries <= {MAX_RETRY_RATIO:.0%})"
+    if chains.size == 0:
+        reason = "no joined provider call in this phase"
+        out = []
+        for metric in ("max_attempts_per_call", "retries_per_call"):
+            out.append(
+                _Judged(
+                    Verdict(
+                        name="attempts"
+                        if metric == "max_attempts_per_call"
+                        else "retries_per_call",
+                        title=title,
+                        status="not_judged",
+                        metric=metric,
+                        summary=reason,
+                    ),
+                    [],
+                    reason,
+                )
+            )
+        return out
+    sizes = np.bincount(chains - chains.min())
+    sizes = sizes[sizes > 0]
+    attempts = int(sizes.size)
+    retries = int(sizes.sum() - attempts)
+    ratio = retries / attempts
+    largest = int(sizes.max())
+    hist = np.bincount(sizes)
+    distribution = {str(k): int(v) for k, v in enumerate(hist) if k and v}
+    capped = largest <= MAX_ATTEMPTS
+    worst_chain = int(chains.min() + np.argmax(np.bincount(chains - chains.min())))
+    example_rows = np.flatnonzero(c.chain == worst_chain)[:1]
+    retry_rows = np.flatnonzero(rows & c.retry)
+    evidence = {"calls": attempts, "retries": retries, "attempts_distribution": distribution}
+    return [
+        _Judged(
+            Verdict(
+                name="attempts",
+                title=f"attempts per call capped at {MAX_ATTEMPTS}",
+                status="pass" if capped else "fail",
+                metric="max_attempts_per_call",
+                value=float(largest),
+                summary=(f"at most {largest} attempts of one call; distribution {distribution}"),
+                evidence=evidence,
+            ),
+            _examples(c, example_rows),
+        ),
+        _Judged(
+            Verdict(
+                name="retries_per_call",
+                title=f"retries <= {MAX_RETRY_RATIO:.0%} of calls",
+                status="pass" if ratio <= MAX_RETRY_RATIO else "fail",
+                metric="retries_per_call",
+                value=ratio,
+                summary=f"{retries} retries for {attempts} calls ({ratio:.1%})",
+                evidence=evidence,
+            ),
+            _examples(c, retry_rows),
+        ),
+    ]
+
+
+def _abandoned(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
+    n = int(in_phase.sum())
+    title = "no work for requests the user gave up on"
+    after = in_phase & (c.t > c.req_t_end)
+    count = int(after.sum())
+    after_timeout = int((after & c.req_timeout).sum())
+    # Calls still running when their user timed out: the SUT's deadline outlives the user's.
+    overran = in_phase & c.req_timeout & (c.t <= c.req_t_end) & (c.t_end > c.req_t_end)
+    if n == 0:
+        reason = "no joined provider call in this phase"
+        verdict = Verdict(
+            name="abandoned_work",
+            title=title,
+            status="not_judged",
+            metric="abandoned_work_rate",
+            summary=reason,
+        )
+        return [_Judged(verdict, [], reason)]
+    rate = count / n
+    tokens = int(c.tokens[after].sum())
+    summary = (
+        f"{count} of {n} calls ({rate:.1%}) started after their user request had ended "
+        f"({after_timeout} after the user timed out; {tokens} tokens)"
+        if count
+        else f"no call started after its user request had ended ({n} calls)"
+    )
+    return [
+        _Judged(
+            Verdict(
+                name="abandoned_work",
+                title=title,
+                status="fail" if count else "pass",
+                metric="abandoned_work_rate",
+                value=rate,
+                summary=summary,
+                evidence={
+                    "calls": n,
+                    "calls_after_request_ended": count,
+                    "after_user_timeout": after_timeout,
+                    "tokens": tokens,
+                    "calls_running_past_user_timeout": int(overran.sum()),
+                },
+            ),
+            _examples(c, after),
+        )
+    ]
+
+
+def _multi_layer(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
+    rows = chain_in
+    title = "retries at one layer only"
+    if not rows.any():
+        reason = "no joined provider call in this phase"
+        verdict = Verdict(
+            name="multi_layer_retries",
+            title=title,
+            status="not_judged",
+            metric="multi_layer_retry_rate",
+            summary=reason,
+        )
+        return [_Judged(verdict, [], reason)]
+    frame = pd.DataFrame(
+        {
+            "rid": c.rid[rows],
+            "sdk": c.retry_count[rows] >= 1,
+            "fresh_retry": c.retry[rows] & ~(c.retry_count[rows] >= 1),
+        }
+    )
+    per = frame.groupby("rid", sort=False)[["sdk", "fresh_retry"]].any()
+    both = per["sdk"] & per["fresh_retry"]
+    requests = len(per)
+    multi = int(both.sum())
+    sdk = int(per["sdk"].sum())
+    app = int(per["fresh_retry"].sum())
+    hashes = [int(h) for h in per.index[both.to_numpy(dtype=bool)][:EXAMPLES]]
+    rate = multi / requests
+    summary = (
+        f"{multi} of {requests} requests were retried both by the SDK and by the application "
+        f"(SDK retried {sdk}, the application {app})"
+    )
+    verdict = Verdict(
+        name="multi_layer_retries",
+        title=title,
+        status="fail" if multi else "pass",
+        metric="multi_layer_retry_rate",
+        value=rate,
+        summary=summary,
+        evidence={
+            "requests": requests,
+            "both_layers": multi,
+            "sdk_retried": sdk,
+            "application_retried": app,
+        },
+    )
+    return [_Judged(verdict, hashes)]
+
+
+def _duplicates(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
+    n = int(in_phase.sum())
+    title = "no duplicate of a call that had succeeded"
+    if n == 0:
+        reason = "no joined provider call in this phase"
+        verdict = Verdict(
+            name="duplicates",
+            title=title,
+            status="not_judged",
+            metric="duplicate_call_rate",
+            summary=reason,
+        )
+        return [_Judged(verdict, [], reason)]
+    prev_ok = np.zeros(c.t.size, dtype=bool)
+    prev_ok[1:] = c.ok[:-1]
+    dup = c.retry & prev_ok & in_phase
+    count = int(dup.sum())
+    tokens = int(c.tokens[dup].sum())
+    summary = (
+        f"{count} calls repeated one the provider had already answered in full "
+        f"({tokens} tokens paid twice)"
+        if count
+        else "no call repeated one the provider had already answered in full"
+    )
+    verdict = Verdict(
+        name="duplicates",
+        title=title,
+        status="fail" if count else "pass",
+        metric="duplicate_call_rate",
+        value=count / n,
+        summary=summary,
+        evidence={"calls": n, "duplicates": count, "tokens": tokens},
+    )
+    return [_Judged(verdict, _examples(c, dup))]
+
+
+def _last_call_rows(c: _Calls, mask: BoolArray) -> IntArray:
+    """Per request, the row of its last call (by arrival) among ``mask``."""
+    rows = np.flatnonzero(mask)
+    if rows.size == 0:
+        return rows
+    frame = pd.DataFrame({"rid": c.rid[rows], "t": c.t[rows], "row": rows})
+    last = frame.sort_values("t", kind="stable").drop_duplicates("rid", keep="last")
+    return last["row"].to_numpy(dtype=np.int64)
+
+
+def _truncated(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
+    last = _last_call_rows(c, chain_in)
+    title = "cut streams not passed off as complete"
+    if last.size == 0:
+        reason = "no joined provider call in this phase"
+        verdict = Verdict(
+            name="truncated_accepted",
+            title=title,
+            status="not_judged",
+            metric="truncated_accepted_rate",
+            summary=reason,
+        )
+        return [_Judged(verdict, [], reason)]
+    cut_last = last[c.cut[last]]
+    accepted = cut_last[c.req_status[cut_last] == 200]
+    n = int(last.size)
+    count = int(accepted.size)
+    summary = (
+        f"{count} requests ended on a cut stream yet the SUT answered 200 "
+        f"({cut_last.size} ended on a cut stream)"
+        if count
+        else f"no request that ended on a cut stream was answered 200 ({cut_last.size} ended so)"
+    )
+    verdict = Verdict(
+        name="truncated_accepted",
+        title=title,
+        status="fail" if count else "pass",
+        metric="truncated_accepted_rate",
+        value=count / n,
+        summary=summary,
+        evidence={"requests": n, "ended_on_cut_stream": int(cut_last.size), "answered_200": count},
+    )
+    return [_Judged(verdict, _examples(c, accepted))]
+
+
+def _stream_deadlines(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
+    streams = in_phase & c.stream
+    n = int(streams.sum())
+    title = "stream deadlines fit the stream"
+    if n == 0:
+        reason = "no streamed provider call in this phase"
+        verdict = Verdict(
+            name="stream_deadlines",
+            title=title,
+            status="not_judged",
+            metric="client_cut_stream_rate",
+            summary=reason,
+        )
+        return [_Judged(verdict, [], reason)]
+    provider_cut = np.array([bool(types & CUT_FAULT_TYPES) for types in c.fault_types])
+    paused = np.array([bool(types & PAUSE_FAULT_TYPES) for types in c.fault_types])
+    client_cut = streams & c.cut & (c.status == 200) & ~provider_cut
+    count = int(client_cut.sum())
+    durations = (c.t_end - c.t)[client_cut]
+    during_pause = int((client_cut & paused).sum())
+    overran = streams & c.req_timeout & (c.t <= c.req_t_end) & (c.t_end > c.req_t_end)
+    findings: list[str] = []
+    evidence: dict[str, Any] = {
+        "streams": n,
+        "client_cut": count,
+        "cut_during_provider_pause": during_pause,
+        "running_past_user_timeout": int(overran.sum()),
+    }
+    if count >= MIN_SAMPLES:
+        median = _median(durations)
+        spread = _iqr(durations) / max(median, 1e-3)
+        evidence["cut_after_median_s"] = round(median, 4)
+        evidence["cut_after_spread"] = round(spread, 4)
+        if spread < DEADLINE_SPREAD:
+            findings.append(
+                f"{count} streams were cut by the client {median:.3g} s after they started, "
+                "mid-body: a deadline (e.g. a first-byte timeout) also cuts the body"
+            )
+    if during_pause:
+        findings.append(
+            f"{during_pause} streams were cut during a provider pause: the idle timeout is "
+            "shorter than the provider's pauses"
+        )
+    if overran.any():
+        findings.append(
+            f"{int(overran.sum())} streams ran on after their user had timed out: the total "
+            "deadline is longer than the user waits"
+        )
+    flagged = bool(findings)
+    if not flagged:
+        findings.append(
+            f"{count} of {n} streams were cut by the client, with no deadline pattern"
+            if count
+            else f"the client cut none of {n} streams"
+        )
+    verdict = Verdict(
+        name="stream_deadlines",
+        title=title,
+        status="fail" if flagged else "pass",
+        metric="client_cut_stream_rate",
+        value=count / n,
+        summary="; ".join(findings),
+        evidence=evidence,
+    )
+    return [_Judged(verdict, _examples(c, client_cut | overran))]

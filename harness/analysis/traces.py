@@ -1,0 +1,277 @@
+"""Request traces: one user request reconstructed from the run directory.
+
+A trace is the request as the load generator saw it (timing, status, error), every provider call
+it caused (joined by ``X-Request-Id``: provider, endpoint, model, status, fault met, retry count,
+tokens, in-flight count, network toxics active meanwhile), and the spans the SUT exported over
+OTLP (``spans.jsonl``, joined by trace id: the load generator's ``traceparent`` uses the request
+id as trace id, or a span may carry the request id as its ``request_id`` attribute).
+
+Traces are read lazily: the files are streamed once, and only lines that mention one of the
+wanted ids are decoded, so tracing a few requests of a million-request run costs one sequential
+read, not a load.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import orjson
+
+from harness.analysis.loading import RunData
+from harness.analysis.metrics import PreparedRun
+from harness.analysis.phases import PHASE_ORDER
+from harness.analysis.request_ids import resolve_request_ids
+from harness.analysis.verdict_models import TraceCall, TraceSpan, WorstRequest
+
+__all__ = [
+    "BODIES_FILE",
+    "SPANS_FILE",
+    "build_traces",
+    "pick_worst",
+    "read_trace",
+    "toxic_windows",
+    "worst_traces",
+]
+
+SPANS_FILE: Final = "spans.jsonl"
+#: Opt-in (``record_bodies: true``) request and response bodies, one JSON line per request.
+BODIES_FILE: Final = "bodies.jsonl"
+SLOWEST: Final = 3
+FAILED: Final = 2
+_ID: Final = re.compile(rb'"request_id"\s*:\s*"([^"\\]*)"')
+
+
+def pick_worst(
+    data: RunData, prepared: PreparedRun, *, slowest: int = SLOWEST, failed: int = FAILED
+) -> list[tuple[int, str]]:
+    """(request-id hash, why) of the slowest requests after warm-up, then failed ones."""
+    ids = data.requests["request_id"].to_numpy(dtype=np.uint64)
+    after_warmup = prepared.req_phase >= PHASE_ORDER.index("baseline")
+    usable = after_warmup & (ids != 0) & ~np.isnan(prepared.req_latency)
+    chosen: list[tuple[int, str]] = []
+    rows = np.flatnonzero(usable)
+    if rows.size:
+        latency = prepared.req_latency[rows]
+        top = rows[np.argsort(-latency, kind="stable")[:slowest]]
+        for rank, row in enumerate(top, start=1):
+            chosen.append((int(ids[row]), f"slowest #{rank}"))
+    seen = {h for h, _ in chosen}
+    failures = np.flatnonzero(usable & prepared.req_failed)
+    if failures.size:
+        # Spread the failed examples over the run rather than taking the first few.
+        picks = np.unique(np.linspace(0, failures.size - 1, num=min(failed * 3, failures.size)))
+        for pick in picks.astype(np.int64):
+            h = int(ids[failures[pick]])
+            if h not in seen and sum(1 for _, w in chosen if w.startswith("failed")) < failed:
+                cls = prepared.req_error_class.iloc[int(failures[pick])]
+                chosen.append((h, f"failed ({cls})"))
+                seen.add(h)
+    return chosen
+
+
+def toxic_windows(events: Sequence[dict[str, Any]]) -> list[tuple[str, float, float]]:
+    """(fault name, applied, removed) of every network fault (``proxy/…`` target)."""
+    open_at: dict[str, float] = {}
+    windows: list[tuple[str, float, float]] = []
+    end = max((float(e["t"]) for e in events), default=0.0)
+    for event in events:
+        target = str(event.get("target") or "")
+        if not target.startswith("proxy/"):
+            continue
+        name = str(event.get("fault"))
+        if event.get("type") == "fault_applied":
+            open_at[name] = float(event["t"])
+        elif event.get("type") == "fault_removed" and name in open_at:
+            windows.append((name, open_at.pop(name), float(event["t"])))
+    windows.extend((name, start, end) for name, start in open_at.items())
+    return windows
+
+
+def build_traces(
+    run_dir: Path,
+    wanted: Iterable[tuple[str, str]],
+    events: Sequence[dict[str, Any]] = (),
+    phase_of: dict[str, str] | None = None,
+) -> list[WorstRequest]:
+    """The traces of ``wanted`` (request id, why), in that order; ids not found are skipped."""
+    order = [(rid, why) for rid, why in wanted if rid]
+    if not order:
+        return []
+    ids = {rid for rid, _ in order}
+    requests = _scan(sorted(run_dir.glob("requests*.jsonl")), ids, "request_id")
+    calls = _scan([run_dir / "provider_calls.jsonl"], ids, "request_id", many=True)
+    spans = _scan_spans(run_dir / SPANS_FILE, ids)
+    bodies = _scan([run_dir / BODIES_FILE], ids, "request_id")
+    windows = toxic_windows(events)
+    traces: list[WorstRequest] = []
+    for rid, why in order:
+        row = requests.get(rid)
+        if not row:
+            continue
+        record = row[0]
+        trace_calls = sorted((_call(c, windows) for c in calls.get(rid, [])), key=lambda c: c.t)
+        body = bodies.get(rid, [{}])[0]
+        traces.append(
+            WorstRequest(
+                request_id=rid,
+                why=why,
+                t_start=float(record.get("t_start") or 0.0),
+                t_end=_float(record.get("t_end")),
+                latency_ms=_float(record.get("latency_ms")),
+                status=_int(record.get("status")),
+                error_class=record.get("error_class"),
+                phase=(phase_of or {}).get(rid),
+                calls=trace_calls,
+                spans=sorted(spans.get(rid, []), key=lambda s: s.t),
+                request_body=_text(body.get("request_body")),
+                response_body=_text(body.get("response_body")),
+            )
+        )
+    return traces
+
+
+def read_trace(run_dir: Path, request_id: str) -> WorstRequest | None:
+    """One request's trace, or None when no request has that id."""
+    events = _events(run_dir)
+    found = build_traces(run_dir, [(request_id, "requested")], events)
+    return found[0] if found else None
+
+
+def worst_traces(data: RunData, prepared: PreparedRun) -> list[WorstRequest]:
+    """The traces ``pick_worst`` chooses, with their phases, for the summary and the report."""
+    picked = pick_worst(data, prepared)
+    names = resolve_request_ids(data.run_dir, [h for h, _ in picked])
+    ids = data.requests["request_id"].to_numpy(dtype=np.uint64)
+    phase_of: dict[str, str] = {}
+    for h, _ in picked:
+        if h in names:
+            row = int(np.flatnonzero(ids == np.uint64(h))[0])
+            phase_of[names[h]] = PHASE_ORDER[int(prepared.req_phase[row])]
+    wanted = [(names[h], why) for h, why in picked if h in names]
+    return build_traces(data.run_dir, wanted, data.events, phase_of)
+
+
+def _events(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "events.jsonl"
+    if not path.is_file():
+        return []
+    out = []
+    with path.open("rb") as handle:
+        for line in handle:
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("t"), int | float):
+                out.append(event)
+    return sorted(out, key=lambda e: float(e["t"]))
+
+
+def _scan(
+    paths: Sequence[Path], ids: set[str], key: str, *, many: bool = False
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows of ``paths`` whose ``key`` is one of ``ids``; a cheap byte test before decoding."""
+    needles = [rid.encode() for rid in ids]
+    found: dict[str, list[dict[str, Any]]] = {}
+    for path in paths:
+        if not path.is_file():
+            continue
+        with path.open("rb") as handle:
+            for line in handle:
+                if not any(needle in line for needle in needles):
+                    continue
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                value = row.get(key) if isinstance(row, dict) else None
+                if value in ids and (many or value not in found):
+                    found.setdefault(value, []).append(row)
+    return found
+
+
+def _scan_spans(path: Path, ids: set[str]) -> dict[str, list[TraceSpan]]:
+    """Spans whose trace id is a wanted request id, or that carry one as ``request_id``."""
+    out: dict[str, list[TraceSpan]] = {}
+    if not path.is_file():
+        return out
+    needles = [rid.encode() for rid in ids]
+    traces_of: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []
+    with path.open("rb") as handle:
+        for line in handle:
+            if not any(needle in line for needle in needles):
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    for row in rows:
+        attrs = row.get("attributes") or {}
+        rid = attrs.get("request_id") if isinstance(attrs, dict) else None
+        if rid in ids and row.get("trace_id"):
+            traces_of[str(row["trace_id"])] = str(rid)
+    for row in rows:
+        trace_id = str(row.get("trace_id") or "")
+        owner = trace_id if trace_id in ids else traces_of.get(trace_id)
+        if owner is None:
+            continue
+        out.setdefault(owner, []).append(
+            TraceSpan(
+                name=str(row.get("name") or "?"),
+                t=float(row.get("t") or 0.0),
+                t_end=float(row.get("t_end") or row.get("t") or 0.0),
+                service=row.get("service"),
+                span_id=row.get("span_id"),
+                parent_span_id=row.get("parent_span_id"),
+                status=row.get("status"),
+                attributes=row.get("attributes") or {},
+            )
+        )
+    return out
+
+
+def _call(row: dict[str, Any], windows: Sequence[tuple[str, float, float]]) -> TraceCall:
+    t = float(row.get("t") or 0.0)
+    t_end = _float(row.get("t_end"))
+    end = t if t_end is None else t_end
+    return TraceCall(
+        t=t,
+        t_end=t_end,
+        provider=row.get("provider"),
+        name=row.get("name"),
+        endpoint=row.get("endpoint"),
+        model=row.get("model"),
+        status=_int(row.get("status")),
+        fault=row.get("fault"),
+        retry_count=_int(row.get("retry_count")),
+        retry_after_s=_float(row.get("retry_after_s")),
+        tokens_in=_int(row.get("tokens_in")),
+        tokens_out=_int(row.get("tokens_out")),
+        stream=row.get("stream") if isinstance(row.get("stream"), bool) else None,
+        stream_completed=row.get("stream_completed")
+        if isinstance(row.get("stream_completed"), bool)
+        else None,
+        in_flight=_int(row.get("in_flight")),
+        toxics=[name for name, start, stop in windows if start <= end and t <= stop],
+    )
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
