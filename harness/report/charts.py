@@ -74,7 +74,8 @@ def render_charts(summary: Summary) -> list[Chart]:
             how_to_read=(
                 "Lines are the median (p50) and 95th-percentile latency of user requests started "
                 "in each window; the red area is the share of them that failed. Shaded bands are "
-                "fault windows."
+                "fault windows. A gap in the lines is a window in which no request started (no "
+                "latency to show), not a fall to zero."
             ),
             data_uri=_svg_uri(fig),
             alt="User latency p50 and p95 and error rate over time, fault windows shaded",
@@ -87,7 +88,13 @@ def render_charts(summary: Summary) -> list[Chart]:
     ax.plot(x, series.goodput_rps, color="#2ca02c", lw=1.0, ls=":", label="goodput/s")
     ax.set_ylabel("per second")
     ax.set_ylim(bottom=0)
-    _decorate(ax, summary, [ax])
+    ratio = ax.twinx()
+    fan_out = _nan(series.fan_out)
+    ratio.plot(x, fan_out, color="#7f3c00", lw=1.2, ls="--", label="fan-out (calls per request)")
+    finite = [v for v in fan_out if not math.isnan(v)]
+    ratio.set_ylim(0, max([*finite, 1.0]) * 1.15)
+    ratio.set_ylabel("calls per user request", color="#7f3c00")
+    _decorate(ax, summary, [ax, ratio])
     charts.append(
         Chart(
             key="amplification",
@@ -95,7 +102,9 @@ def render_charts(summary: Summary) -> list[Chart]:
             how_to_read=(
                 "When the orange line (calls reaching the provider) rises above the green one "
                 "(requests users sent), the system is multiplying load, usually by retrying. "
-                "The dotted line is goodput: requests that succeeded in time."
+                "The dotted line is goodput: requests that succeeded in time. The dashed line "
+                "(right axis) is fan-out, the calls each user request caused, so amplification "
+                "shows as a ratio."
             ),
             data_uri=_svg_uri(fig),
             alt="Provider attempts per second and user requests per second over time",
