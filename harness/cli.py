@@ -63,6 +63,13 @@ def cli() -> None:
     default=None,
     help="Use the Toxiproxy server at this URL instead of the embedded one [env: TOXIPROXY_URL].",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    help="Send the load from a Locust master and this many local worker processes.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict and the report path.")
 @click.option(
     "--baseline",
@@ -84,6 +91,7 @@ def run(
     time_scale: float,
     reports_dir: Path,
     toxiproxy_url: str | None,
+    workers: int,
     quiet: bool,
     baseline: Path | None,
     tolerance_values: tuple[str, ...],
@@ -108,6 +116,7 @@ def run(
         time_scale=time_scale,
         reports_dir=reports_dir,
         toxiproxy_url=toxiproxy_url,
+        workers=workers,
         progress=progress,
         on_run_dir=display.attach if display is not None else lambda path, scenario: None,
     )

@@ -5,16 +5,24 @@ The harness side (this package minus ``locustfile.py``) never imports Locust or 
 with ``build_locust_command`` / ``build_locust_env``, configured by a ``LoadConfig`` JSON file.
 """
 
-from harness.load.command import LOCUSTFILE, build_locust_command, build_locust_env
+from harness.load.command import (
+    LOCUSTFILE,
+    build_locust_command,
+    build_locust_env,
+    build_worker_command,
+)
 from harness.load.config import (
     CONFIG_ENV_VAR,
     LoadConfig,
     LoadConfigError,
     RequestSpec,
+    StageSpec,
     read_load_config,
+    shard_path,
 )
 from harness.load.health import LoadHealthSample, read_health, saturation
 from harness.load.records import (
+    DroppedArrival,
     RecordFormatError,
     RequestLogWriter,
     RequestRecord,
@@ -27,6 +35,7 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "LOCUSTFILE",
     "ContainsValidator",
+    "DroppedArrival",
     "JsonFieldValidator",
     "LoadConfig",
     "LoadConfigError",
@@ -35,12 +44,15 @@ __all__ = [
     "RequestLogWriter",
     "RequestRecord",
     "RequestSpec",
+    "StageSpec",
     "build_locust_command",
     "build_locust_env",
+    "build_worker_command",
     "check_body",
     "error_class_for_status",
     "read_health",
     "read_load_config",
     "read_records",
     "saturation",
+    "shard_path",
 ]

@@ -15,7 +15,12 @@ from typing import Final
 
 from harness.load.config import CONFIG_ENV_VAR, LoadConfig
 
-__all__ = ["LOCUSTFILE", "build_locust_command", "build_locust_env"]
+__all__ = [
+    "LOCUSTFILE",
+    "build_locust_command",
+    "build_locust_env",
+    "build_worker_command",
+]
 
 #: The locustfile, by absolute path: Locust imports it as a file, not as harness.load.locustfile.
 LOCUSTFILE: Final = Path(__file__).resolve().with_name("locustfile.py")
@@ -25,8 +30,14 @@ LOCUSTFILE: Final = Path(__file__).resolve().with_name("locustfile.py")
 _PACKAGE_ROOT: Final = Path(__file__).resolve().parents[2]
 
 
-def build_locust_command(config_path: Path, config: LoadConfig) -> list[str]:
+def build_locust_command(
+    config_path: Path, config: LoadConfig, *, master_port: int | None = None
+) -> list[str]:
     """The argv of a headless Locust run of ``config``.
+
+    With ``master_port``, the process is a Locust master bound to 127.0.0.1:``master_port``
+    that waits for ``config.workers`` workers (see build_worker_command) and sends no request
+    itself; without it, one local process does everything.
 
     ``config_path`` is where ``config`` has been written; it reaches the locustfile through the
     environment (see build_locust_env), and is accepted here so callers cannot build a command
@@ -34,6 +45,17 @@ def build_locust_command(config_path: Path, config: LoadConfig) -> list[str]:
     so ``--exit-code-on-error 0`` keeps Locust's exit status about Locust itself.
     """
     del config_path  # carried by the environment; see the docstring
+    distributed: list[str] = []
+    if master_port is not None:
+        distributed = [
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(master_port),
+            "--expect-workers",
+            str(config.workers),
+        ]
     return [
         sys.executable,
         "-m",
@@ -54,6 +76,29 @@ def build_locust_command(config_path: Path, config: LoadConfig) -> list[str]:
         "0",
         "--stop-timeout",
         f"{math.ceil(config.stop_timeout_s)}s",
+        "--loglevel",
+        "WARNING",
+        *distributed,
+    ]
+
+
+def build_worker_command(master_host: str, master_port: int) -> list[str]:
+    """The argv of a Locust worker that joins the master at ``master_host:master_port``.
+
+    The worker reads the same LoadConfig (through the environment) as its master, so both
+    agree on the schedule; the master decides when it starts and how many users each runs.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--worker",
+        "--master-host",
+        master_host,
+        "--master-port",
+        str(master_port),
         "--loglevel",
         "WARNING",
     ]

@@ -16,9 +16,18 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
+from harness.load.schedule import Profile, Step
 from harness.load.validators import Validator
 
-__all__ = ["CONFIG_ENV_VAR", "LoadConfig", "LoadConfigError", "RequestSpec", "read_load_config"]
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "LoadConfig",
+    "LoadConfigError",
+    "RequestSpec",
+    "StageSpec",
+    "read_load_config",
+    "shard_path",
+]
 
 #: Environment variable naming the LoadConfig JSON file for the locustfile.
 CONFIG_ENV_VAR: Final = "BROWNOUT_LOAD_CONFIG"
@@ -39,8 +48,11 @@ class RequestSpec:
     drawn at random (seeded by LoadConfig.seed), so the SUT sees varied questions.
     ``name`` labels it in requests.jsonl and Locust's stats (default ``"<METHOD> <path>"``).
     ``timeout_s`` bounds each request; exceeding it is recorded as ``error_class: timeout``.
-    ``stream``: read the body as it arrives and record ``ttft_ms``, the time to its first byte
-    (for SSE or chunked answers); a body that breaks off is a ``connection``/``timeout`` error.
+    ``stream``: read the body as it arrives and record ``ttft_ms``, the time to its first byte,
+    and ``itl_ms``, the mean gap between the chunks after it (for SSE or chunked answers); a
+    body that breaks off is a ``connection``/``timeout`` error.
+    In a mix (LoadConfig.requests), ``weight`` is its share and ``validators`` judge its answers
+    on top of the load's; strings may hold ``{row.FIELD}`` placeholders filled from the dataset.
     """
 
     __pydantic_config__ = ConfigDict(extra="forbid")
@@ -53,6 +65,8 @@ class RequestSpec:
     timeout_s: _PositiveSeconds = 30.0
     name: Annotated[str, Field(min_length=1)] | None = None
     stream: bool = False
+    weight: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    validators: tuple[Validator, ...] = ()
 
     @property
     def label(self) -> str:
@@ -60,8 +74,27 @@ class RequestSpec:
 
 
 @dataclass(frozen=True)
+class StageSpec:
+    """Hold ``value`` (users, or requests/s in the open model) for ``duration_s``; with
+    ``ramp``, move there linearly from the previous stage's value."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    duration_s: _PositiveSeconds
+    value: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    ramp: bool = False
+
+
+@dataclass(frozen=True)
 class LoadConfig:
-    """The closed-loop load: ``users`` users, each sending ``request`` then pausing ``wait_s``.
+    """The load: closed (``users`` users, each sending then pausing ``wait_s``) or open
+    (requests arriving at ``rate`` per second, ``arrivals`` poisson or constant, at most
+    ``max_in_flight`` outstanding: an arrival over it is written to ``dropped_file``), either
+    one shaped by ``stages``. ``workers`` is how many Locust worker processes share it (1: a
+    single local process); each worker writes its own ``requests.w<N>.jsonl`` beside
+    ``requests_file``. ``requests`` is a weighted mix (empty: ``request`` alone);
+    ``dataset_file`` (CSV or JSONL) fills ``{row.FIELD}`` placeholders, rows taken in order or
+    at random (``dataset_order``).
 
     ``host`` is the SUT's base URL; ``run_time_s`` is how long load lasts once started;
     ``requests_file`` is where the records go (requests.jsonl in the run directory);
@@ -74,17 +107,43 @@ class LoadConfig:
     __pydantic_config__ = ConfigDict(extra="forbid")
 
     host: Annotated[str, Field(pattern=r"^https?://[^/\s]+")]
-    users: Annotated[int, Field(ge=1)]
-    spawn_rate: _PositiveSeconds
     run_time_s: _PositiveSeconds
     requests_file: str
+    users: Annotated[int, Field(ge=1)] = 1
+    spawn_rate: _PositiveSeconds = 1.0
+    model: Literal["closed", "open"] = "closed"
+    rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    arrivals: Literal["poisson", "constant"] = "poisson"
+    max_in_flight: Annotated[int, Field(ge=1)] = 1000
+    stages: tuple[StageSpec, ...] = ()
+    workers: Annotated[int, Field(ge=1)] = 1
+    dropped_file: str | None = None
     request: RequestSpec = field(default_factory=RequestSpec)
+    requests: tuple[RequestSpec, ...] = ()
+    dataset_file: str | None = None
+    dataset_order: Literal["sequential", "random"] = "sequential"
     wait_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     validators: tuple[Validator, ...] = ()
     seed: int | None = None
     stop_timeout_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5.0
     health_file: str | None = None
     health_interval_s: _PositiveSeconds = 1.0
+
+    def __post_init__(self) -> None:
+        if self.model == "open" and self.rate is None and not self.stages:
+            raise ValueError("an open model needs rate or stages")
+
+    @property
+    def templates(self) -> tuple[RequestSpec, ...]:
+        """The requests of the mix (``request`` alone when there is no mix)."""
+        return self.requests or (self.request,)
+
+    def profile(self) -> Profile:
+        """Users (closed) or arrival rate (open) over time."""
+        if self.stages:
+            return Profile(tuple(Step(s.duration_s, s.value, s.ramp) for s in self.stages))
+        value = self.rate if self.model == "open" and self.rate is not None else self.users
+        return Profile.constant(float(value))
 
     @property
     def run_time_whole_s(self) -> int:
@@ -121,6 +180,14 @@ def _describe(exc: ValidationError) -> str:
         where = ".".join(str(part) for part in error["loc"]) or "<root>"
         lines.append(f"  {where}: {error['msg']}")
     return "\n".join(lines)
+
+
+def shard_path(path: Path, worker: int | None) -> Path:
+    """Where worker ``worker`` writes the records of ``path`` (``requests.jsonl`` →
+    ``requests.w0.jsonl``); a single process (None) writes ``path`` itself."""
+    if worker is None:
+        return path
+    return path.with_name(f"{path.stem}.w{worker}{path.suffix}")
 
 
 def read_load_config(path: Path) -> LoadConfig:

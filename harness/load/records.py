@@ -11,6 +11,10 @@ Field meanings (see docs/architecture.md, "requests.jsonl"):
 - ``status``: the HTTP status, 0 when no response arrived (kept when the body then broke off,
   which is a ``timeout``/``connection`` error with the bytes that did arrive in ``bytes``).
 - ``ttft_ms``: time to the first body byte, for requests configured as streamed; else null.
+- ``itl_ms``: for streamed requests, the mean gap between body chunks after the first (the
+  inter-token latency of an SSE answer); null when not streamed or fewer than two chunks came.
+- ``schedule_lag_ms``: open model only: how late the generator sent the request after it was
+  due (``t_start`` is when it was due, so ``latency_ms`` includes the lag); null when closed.
 - ``ok``: the request counts as a success: a 2xx/3xx response that also passed the validators.
   Exactly when ``error_class`` is null.
 - ``error_class``: null, ``http_<status>``, ``timeout``, ``connection`` or ``validation``.
@@ -31,6 +35,7 @@ from typing import IO, Any, Final
 
 __all__ = [
     "ERROR_CLASSES",
+    "DroppedArrival",
     "RecordFormatError",
     "RequestLogWriter",
     "RequestRecord",
@@ -43,6 +48,8 @@ __all__ = [
 ERROR_CLASSES: Final = ("timeout", "connection", "validation")
 
 _HTTP_CLASS = re.compile(r"^http_[1-9][0-9]{2}$")
+#: Fields added after the first release of the format: older files lack them.
+_OPTIONAL: Final = frozenset({"itl_ms", "schedule_lag_ms"})
 
 
 class RecordFormatError(ValueError):
@@ -77,6 +84,8 @@ class RequestRecord:
     error_class: str | None
     request_id: str
     valid: bool | None
+    itl_ms: float | None = None
+    schedule_lag_ms: float | None = None
 
     def to_json(self) -> str:
         """One compact JSON line (no newline), keys in the documented order."""
@@ -98,7 +107,7 @@ class RequestRecord:
         """Build a record from a decoded JSON object, checking every field."""
         problems: list[str] = []
         expected = set(cls.__dataclass_fields__)
-        missing = sorted(expected - raw.keys())
+        missing = sorted(expected - raw.keys() - _OPTIONAL)
         extra = sorted(raw.keys() - expected)
         if missing:
             problems.append(f"missing keys {missing}")
@@ -120,6 +129,9 @@ class RequestRecord:
         for key in ("t_start", "t_end", "latency_ms"):
             number(key)
         number("ttft_ms", nullable=True)
+        for key in _OPTIONAL:
+            if key in raw:
+                number(key, nullable=True)
         for key in ("status", "bytes"):
             if isinstance(raw[key], bool) or not isinstance(raw[key], int) or raw[key] < 0:
                 problems.append(f"{key}: expected an integer >= 0, found {raw[key]!r}")
@@ -153,6 +165,19 @@ class RequestRecord:
         return cls(**raw)
 
 
+@dataclass(frozen=True, slots=True)
+class DroppedArrival:
+    """An open-model arrival the generator did not send: ``max_in_flight`` requests were
+    already outstanding. One line of ``dropped.jsonl`` (``dropped.w<N>.jsonl`` per worker)."""
+
+    t: float
+    name: str
+    in_flight: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), allow_nan=False)
+
+
 class RequestLogWriter:
     """Appends records to requests.jsonl, one flushed line each.
 
@@ -165,7 +190,7 @@ class RequestLogWriter:
         self.path = path
         self._file: IO[str] = path.open("a", encoding="utf-8")
 
-    def write(self, record: RequestRecord) -> None:
+    def write(self, record: RequestRecord | DroppedArrival) -> None:
         # One write call per line so concurrent appenders (Locust worker processes) never
         # interleave inside a line.
         self._file.write(record.to_json() + "\n")

@@ -24,8 +24,8 @@ from types import FrameType, SimpleNamespace
 from urllib.parse import urlsplit
 
 from harness.errors import BrownoutError, InfrastructureError, ScenarioError
-from harness.load import LoadConfig, build_locust_command, build_locust_env
 from harness.run.events import EventLog
+from harness.run.load_process import LoadProcess
 from harness.run.observers import MetricScraper
 from harness.run.provider_control import ProviderControl
 from harness.run.rundir import RunDirectory
@@ -53,6 +53,8 @@ class RunOptions:
     reports_dir: Path = Path("reports")
     #: A real (or already running) Toxiproxy; None starts the embedded one.
     toxiproxy_url: str | None = None
+    #: Locust worker processes for the load (1: one process, no master).
+    workers: int = 1
     progress: Callable[[str], None] = field(default=lambda line: None)
     #: Called once the run directory exists (the CLI's live view tails its files).
     on_run_dir: Callable[[Path, Scenario], None] = field(default=lambda path, scenario: None)
@@ -163,7 +165,7 @@ class _Run:
         self.controls: dict[str, ProviderControl] = {}
         self.timeline: FaultTimeline | None = None
         self.scraper: MetricScraper | None = None
-        self.load_child_started = False
+        self.load: LoadProcess | None = None
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -187,8 +189,9 @@ class _Run:
                 validity=self.validity,
             )
             self.scraper.start()
-        users, duration = self.scenario.load.users, self.scenario.duration_s
-        say(f"load: {users} users for {duration:g}s on {sut_url}")
+        load, duration = self.scenario.load, self.scenario.duration_s
+        workers = f" on {self.options.workers} workers" if self.options.workers > 1 else ""
+        say(f"load: {load.describe()}{workers} for {duration:g}s on {sut_url}")
         self._drive_load(sut_url)
 
     def _start_providers(self) -> dict[str, str]:
@@ -343,50 +346,23 @@ class _Run:
 
     def _drive_load(self, sut_url: str) -> None:
         scenario = self.scenario
-        load = scenario.load
-        requests_file = self.run_dir.file("requests.jsonl")
-        config = LoadConfig.from_dict(
-            {
-                "host": sut_url,
-                "users": load.users,
-                "spawn_rate": load.spawn_rate or float(load.users),
-                # Locust's own clock is a safety net; the orchestrator stops it on time.
-                "run_time_s": scenario.duration_s + 30,
-                "requests_file": str(requests_file),
-                # CPU and schedule lag of the generator: a saturated one invalidates the run.
-                "health_file": str(self.run_dir.file("load_health.jsonl")),
-                "request": {
-                    "method": load.request.method,
-                    "path": load.request.path,
-                    "json": load.request.json_body,
-                    "bodies": list(load.request.bodies),
-                    "stream": load.request.stream,
-                    "headers": dict(load.request.headers),
-                    "timeout_s": load.timeout_s,
-                },
-                "wait_s": load.wait_s,
-                "validators": list(load.validators),
-                "seed": scenario.seed,
-            }
+        self.load = LoadProcess(
+            scenario,
+            self.source,
+            self.run_dir,
+            self.supervisor,
+            self.events,
+            workers=self.options.workers,
+            progress=self.options.progress,
+            invalidate=self.validity.invalidate,
         )
-        config_path = self.run_dir.file("load_config.json")
-        config.write(config_path)
-        child = self.supervisor.start(
-            "locust", build_locust_command(config_path, config), env=build_locust_env(config_path)
-        )
-        self.load_child_started = True
-        t0 = _wait_first_request(requests_file, child.alive, deadline_s=READY_TIMEOUT_S)
-        if t0 is None:
-            raise InfrastructureError(
-                f"the load generator sent no request within {READY_TIMEOUT_S:g}s; "
-                f"its output ({child.log_path}):\n{child.tail()}"
-            )
-        self.events.emit("load_started", t=t0, users=load.users)
+        t0 = self.load.start(sut_url)
         assert self.timeline is not None
         self.timeline.start(t0)
         end = t0 + scenario.duration_s
         next_report = time.time()
         while (now := time.time()) < end:
+            self.load.poll(now)
             dead = self.supervisor.check_alive()
             if dead is not None:
                 raise InfrastructureError(
@@ -397,7 +373,7 @@ class _Run:
                 self.options.progress(f"t={now - t0:5.1f}s  {self._phase_at(now - t0)}")
                 next_report += max(5.0, scenario.duration_s / 12)
             time.sleep(min(0.2, max(0.0, end - now)))
-        self._stop_load()
+        self.load.stop()
         health = self.run_dir.file("load_health.jsonl")
         self.validity.check_load_health(health, t0 + scenario.warmup_s, time.time())
 
@@ -408,21 +384,14 @@ class _Run:
                 current = name
         return current
 
-    def _stop_load(self) -> None:
-        for child in list(self.supervisor.children):
-            if child.name == "locust":
-                self.events.emit("load_stopped", users=self.scenario.load.users)
-                self.supervisor.stop(child, timeout_s=15)
-                self.load_child_started = False
-
     # -- clean-up ---------------------------------------------------------------------------
 
     def cleanup(self) -> list[str]:
         """Undo everything, in order; never raises, returns what could not be undone."""
         errors: list[str] = []
         try:
-            if self.load_child_started:
-                self._stop_load()
+            if self.load is not None:
+                self.load.stop()
         except Exception as exc:  # cleanup must go on whatever broke
             errors.append(f"stopping load: {exc}")
         if self.timeline is not None:
@@ -446,26 +415,6 @@ class _Run:
             self.toxiproxy.close()
         self.supervisor.stop_all()
         return errors
-
-
-def _wait_first_request(
-    path: Path, alive: Callable[[], bool], *, deadline_s: float
-) -> float | None:
-    """Wall-clock time of the first request record, or None if none came in time."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline and alive():
-        try:
-            with path.open("rb") as file:
-                line = file.readline()
-        except FileNotFoundError:
-            line = b""
-        if line.endswith(b"\n"):
-            try:
-                return float(json.loads(line)["t_start"])
-            except (ValueError, KeyError, TypeError):
-                return time.time()
-        time.sleep(0.05)
-    return None
 
 
 def _free_port() -> int:

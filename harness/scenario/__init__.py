@@ -4,7 +4,9 @@ Everything past ``load_scenario`` works on the typed model; invalid files raise 
 ``ScenarioError`` that lists every problem as ``file:line:col: path: message``.
 """
 
+from harness.scenario.dataset import DatasetError, read_dataset
 from harness.scenario.durations import format_duration, parse_duration
+from harness.scenario.load_model import Dataset, RequestTemplate, Stage
 from harness.scenario.loader import load_scenario, locate_problem, parse_scenario
 from harness.scenario.model import (
     NETWORK_FAULT_TYPES,
@@ -33,13 +35,17 @@ __all__ = [
     "SLO_METRICS",
     "SUT",
     "ContainsValidator",
+    "Dataset",
+    "DatasetError",
     "Fault",
     "JsonFieldValidator",
     "Load",
     "Provider",
     "Proxy",
     "Request",
+    "RequestTemplate",
     "Scenario",
+    "Stage",
     "Validator",
     "format_duration",
     "is_loopback_host",
@@ -47,4 +53,5 @@ __all__ = [
     "locate_problem",
     "parse_duration",
     "parse_scenario",
+    "read_dataset",
 ]

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness.errors import ScenarioError
 from harness.scenario.durations import parse_duration
+from harness.scenario.load_checks import load_problems
 from harness.scenario.model import (
     NETWORK_FAULT_TYPES,
     PHASES,
@@ -81,6 +82,8 @@ def parse_scenario(text: str, filename: str = "<scenario>") -> Scenario:
         problems.extend(_semantic_problems(_Parts.salvage(located.data), located))
     else:
         problems.extend(_semantic_problems(_Parts.of(scenario), located))
+    for path, message in load_problems(located.data.get("load"), Path(filename).parent):
+        problems.append((located.position_of(path), f"{_dotted(path)}: {message}"))
     if problems:
         raise ScenarioError(_format(problems, filename))
     assert scenario is not None

@@ -14,6 +14,13 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from harness.scenario.durations import format_duration, parse_duration
+from harness.scenario.load_model import (
+    ContainsValidator,
+    JsonFieldValidator,
+    Load,
+    Request,
+    Validator,
+)
 from harness.scenario.provider_faults import PROVIDER_FAULT_TYPES
 from harness.scenario.provider_model import Burst, ModelCard, Ramp, schedule_json
 
@@ -108,55 +115,6 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-class Request(_Model):
-    """The HTTP request every simulated user sends to the SUT."""
-
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    path: str = "/ask"
-    json_body: Any = Field(default=None, alias="json")
-    #: When given, each request sends one of these bodies (seeded choice) instead of ``json``.
-    bodies: list[Any] = Field(default_factory=list)
-    headers: dict[str, str] = Field(default_factory=dict)
-    #: Read the answer as it arrives and record the time to its first byte (TTFT).
-    stream: bool = False
-
-    @model_validator(mode="after")
-    def _path_is_absolute(self) -> Request:
-        if not self.path.startswith("/"):
-            raise ValueError(f"request.path must start with '/', found {self.path!r}")
-        return self
-
-
-class JsonFieldValidator(_Model):
-    """The answer is a JSON object with ``field`` (a dotted path, list indices allowed) present;
-    with ``non_empty`` (the default) not null or empty; with ``equals``, equal to that value.
-    "200 OK but wrong" is what a brownout often looks like, so answers are judged, not trusted."""
-
-    type: Literal["json_field"] = "json_field"
-    field: str = Field(min_length=1)
-    non_empty: bool = True
-    equals: Any = None
-
-
-class ContainsValidator(_Model):
-    """The answer (decoded as UTF-8) contains ``text``."""
-
-    type: Literal["contains"] = "contains"
-    text: str = Field(min_length=1)
-
-
-Validator = Annotated[JsonFieldValidator | ContainsValidator, Field(discriminator="type")]
-
-
-class Load(_Model):
-    users: int = Field(default=4, ge=1, le=10_000)
-    spawn_rate: float | None = Field(default=None, gt=0)
-    wait_s: Duration = Field(default=0.0, alias="wait")
-    timeout_s: Duration = Field(default=30.0, alias="timeout", gt=0)
-    request: Request = Field(default_factory=Request)
-    validators: list[Validator] = Field(default_factory=list)
 
 
 class Provider(_Model):
@@ -301,6 +259,7 @@ class Scenario(_Model):
             update={
                 "duration_s": self.duration_s * factor,
                 "warmup_s": self.warmup_s * factor,
+                "load": self.load.scaled(factor),
                 "faults": faults,
             }
         )
@@ -310,8 +269,11 @@ class Scenario(_Model):
         data: dict[str, Any] = self.model_dump(by_alias=True, mode="json")
         for key in ("duration", "warmup"):
             data[key] = format_duration(data[key])
-        data["load"]["wait"] = format_duration(data["load"]["wait"])
-        data["load"]["timeout"] = format_duration(data["load"]["timeout"])
+        for key in ("wait", "timeout", "max_schedule_lag"):  # some belong to one model only
+            if key in data["load"]:
+                data["load"][key] = format_duration(data["load"][key])
+        for stage in data["load"]["stages"]:
+            stage["for"] = format_duration(stage["for"])
         data["sut"]["ready_timeout"] = format_duration(data["sut"]["ready_timeout"])
         for provider in data["providers"].values():
             provider["ttft"] = format_duration(provider["ttft"])

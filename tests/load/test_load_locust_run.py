@@ -219,7 +219,7 @@ def test_invalid_config_stops_locust_with_the_reasons(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "invalid load configuration" in result.stderr
-    assert "users: Field required" in result.stderr
+    assert "run_time_s: Field required" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -60,6 +60,8 @@ def test_json_line_has_the_documented_keys_in_order() -> None:
         "error_class",
         "request_id",
         "valid",
+        "itl_ms",
+        "schedule_lag_ms",
     ]
 
 

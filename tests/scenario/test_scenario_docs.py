@@ -12,12 +12,15 @@ from harness.scenario import (
     PROVIDER_FAULT_TYPES,
     SLO,
     SUT,
+    Dataset,
     Fault,
     Load,
     Provider,
     Proxy,
     Request,
+    RequestTemplate,
     Scenario,
+    Stage,
 )
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "scenarios.md").read_text(encoding="utf-8")
@@ -28,7 +31,7 @@ def keys(model: type[BaseModel]) -> list[str]:
 
 
 def test_every_key_is_documented() -> None:
-    models: list[Any] = [Scenario, Load, Provider, Proxy, SUT, Fault, SLO]
+    models: list[Any] = [Scenario, Load, Stage, Dataset, Provider, Proxy, SUT, Fault, SLO]
     missing = [
         f"{model.__name__}.{key}"
         for model in models
@@ -36,6 +39,9 @@ def test_every_key_is_documented() -> None:
         if f"`{key}`" not in DOC
     ]
     missing += [f"request.{key}" for key in keys(Request) if f"`request.{key}`" not in DOC]
+    # A template of a mix takes the request's keys plus its own.
+    own = set(keys(RequestTemplate)) - set(keys(Request))
+    missing += [f"requests[].{key}" for key in sorted(own) if f"`{key}`" not in DOC]
     assert not missing
 
 

@@ -1,0 +1,252 @@
+"""Sending one request and recording it: runs ONLY inside the Locust process.
+
+Imported by the locustfile alone (it uses gevent and Locust's FastHttpSession). Both traffic
+models send through ``send``: a closed-model user calls it in its task, the open-model
+dispatcher in one greenlet per arrival. Recording is done here, around each request, rather
+than in an ``events.request`` listener, because only here are the request id, the intended
+start and the validation verdict known together with the response.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, FastHttpSession
+
+from harness.load.config import LoadConfig, RequestSpec
+from harness.load.records import RequestRecord, error_class_for_status
+from harness.load.validators import JsonFieldValidator, check_body
+from harness.scenario.dataset import fill
+
+__all__ = ["Rows", "Sender"]
+
+_ERROR_TEXT_LIMIT = 300
+_READ_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The dataset's rows (empty without a dataset) and how to pick one."""
+
+    rows: Sequence[dict[str, Any]]
+    order: str
+
+    def pick(self, number: int, rng: random.Random) -> dict[str, Any] | None:
+        if not self.rows:
+            return None
+        if self.order == "random":
+            return rng.choice(self.rows)
+        return self.rows[number % len(self.rows)]
+
+
+class Sender:
+    """Builds each request from the config (template, body, dataset row) and records it."""
+
+    def __init__(self, config: LoadConfig, rows: Rows, write: Callable[[RequestRecord], None]):
+        self.config = config
+        self.rows = rows
+        self.write = write
+        self.templates = config.templates
+        self.weights = [t.weight for t in self.templates]
+        self.sent = 0
+
+    def choose(self, rng: random.Random) -> RequestSpec:
+        if len(self.templates) == 1:
+            return self.templates[0]
+        return rng.choices(self.templates, self.weights)[0]
+
+    def send(
+        self,
+        client: FastHttpSession,
+        rng: random.Random,
+        number: int,
+        due: float | None = None,
+    ) -> None:
+        """Send request ``number``; ``due`` (open model) is when it should have started, and
+        its latency is measured from then, so a late generator cannot hide the wait."""
+        spec = self.choose(rng)
+        row = self.rows.pick(number, rng)
+        body_out = rng.choice(spec.bodies) if spec.bodies else spec.json
+        path, headers = spec.path, dict(spec.headers)
+        validators = (*self.config.validators, *spec.validators)
+        if row is not None:
+            body_out, path = fill(body_out, row), fill(path, row)
+            headers = fill(headers, row)
+            validators = tuple(
+                v.model_copy(update={"equals": fill(v.equals, row)})
+                if isinstance(v, JsonFieldValidator) and v.equals is not None
+                else v
+                for v in validators
+            )
+        request_id = uuid.uuid4().hex
+        headers["X-Request-Id"] = request_id
+        if not any(k.lower() == "accept-encoding" for k in headers):
+            # The body is read raw (below), so ask for it uncompressed.
+            headers["Accept-Encoding"] = "identity"
+        now = time.time()
+        started = time.perf_counter()
+        lag_s = 0.0
+        if due is not None:
+            lag_s = max(0.0, now - due)
+            started -= lag_s  # time the request from when it was due
+        t_start = now - lag_s
+        # Always read the body ourselves (stream=True): then a body that breaks off is seen as
+        # an error here, where FastHttpSession would hand back the partial body as if complete.
+        with client.request(
+            spec.method,
+            path,
+            name=spec.label,
+            json=body_out,
+            headers=headers,
+            catch_response=True,
+            stream=True,
+        ) as response:
+            status = int(response.status_code or 0)
+            # Only responses that never arrived carry an `error` attribute.
+            transport_error: BaseException | None = getattr(response, "error", None)
+            body, ttft_ms, itl_ms, body_error = b"", None, None, None
+            if status:
+                body, ttft_ms, itl_ms, body_error = _read_body(response, started, spec.stream)
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            valid: bool | None = None
+            if status == 0 or body_error is not None:
+                # No response, or the body broke off: the status (if any) is kept as received.
+                failure = transport_error if status == 0 else body_error
+                error_class: str | None = _transport_error_class(failure)
+                error: str | None = _describe(failure)
+                if status:
+                    error = f"body cut after {len(body)} bytes: {error}"[:_ERROR_TEXT_LIMIT]
+                transport_error = failure
+            else:
+                error_class = error_class_for_status(status)
+                error = None
+                if error_class is not None:
+                    snippet = body[:_ERROR_TEXT_LIMIT].decode("utf-8", errors="replace")
+                    error = f"HTTP {status}: {snippet}"
+                else:
+                    valid, reason = check_body(validators, body)
+                    if valid is False:
+                        error_class, error = "validation", reason
+            if error_class is None:
+                response.success()
+            else:
+                # Locust keys its error table by message: keep it low-cardinality (no request
+                # ids or bodies) so a long run does not grow it without bound.
+                response.failure(_stats_message(error_class, transport_error, error))
+        self.write(
+            RequestRecord(
+                t_start=t_start,
+                t_end=t_start + latency_ms / 1000.0,
+                name=spec.label,
+                status=status,
+                ok=error_class is None,
+                latency_ms=round(latency_ms, 3),
+                ttft_ms=None if ttft_ms is None else round(ttft_ms, 3),
+                bytes=len(body),
+                error=error,
+                error_class=error_class,
+                request_id=request_id,
+                valid=valid,
+                itl_ms=None if itl_ms is None else round(itl_ms, 3),
+                schedule_lag_ms=None if due is None else round(lag_s * 1000.0, 3),
+            )
+        )
+        self.sent += 1
+
+
+def _read_body(
+    response: Any, started: float, streamed: bool
+) -> tuple[bytes, float | None, float | None, BaseException | None]:
+    """The body, the time to its first byte, the mean gap between later chunks, any error.
+
+    The first byte is read on its own, so the time to it is when the server sent something.
+    A streamed answer is then read one network arrival at a time (what has arrived is drained
+    before waiting again), so the gaps between arrivals are the stream's inter-token latency;
+    otherwise the rest is read to the end. A body that breaks off (reset, truncated chunking,
+    read timeout) returns what arrived and the error, so the record says what happened.
+    """
+    chunks: list[bytes] = []
+    ttft_ms: float | None = None
+    arrivals: list[float] = []
+    stream = response.stream
+    try:
+        first = stream.read(1)
+        if first:
+            arrivals.append(time.perf_counter())
+            ttft_ms = (arrivals[0] - started) * 1000.0
+            chunks.append(first)
+            buffered = getattr(stream, "_body_buffer", None)
+            if streamed and buffered is not None:
+                while True:
+                    if len(buffered):
+                        chunks.append(stream.read(len(buffered)))
+                        continue
+                    nxt = stream.read(1)
+                    if not nxt:
+                        break
+                    arrivals.append(time.perf_counter())
+                    chunks.append(nxt)
+            else:
+                while chunk := stream.read(_READ_SIZE):
+                    chunks.append(chunk)
+    except FAILURE_EXCEPTIONS as exc:
+        # The failed read dropped the connection but kept what it had parsed; collect it so
+        # `bytes` tells how far the body got.
+        with contextlib.suppress(Exception):
+            chunks.append(stream.read())
+        return b"".join(chunks), ttft_ms if streamed else None, None, exc
+    finally:
+        with contextlib.suppress(Exception):
+            response.release()
+    if not streamed:
+        return b"".join(chunks), None, None, None
+    itl_ms = None
+    if len(arrivals) >= 2:
+        itl_ms = (arrivals[-1] - arrivals[0]) / (len(arrivals) - 1) * 1000.0
+    return b"".join(chunks), ttft_ms, itl_ms, None
+
+
+def _root_cause(error: BaseException | None) -> BaseException | None:
+    # geventhttpclient wraps the socket error in RetriesExceeded(original=...) even with
+    # max_retries = 0; follow that (and ordinary exception chaining) to what really happened.
+    for _ in range(5):
+        inner = getattr(error, "original", None) or getattr(error, "__cause__", None)
+        if not isinstance(inner, BaseException):
+            break
+        error = inner
+    return error
+
+
+def _transport_error_class(error: BaseException | None) -> str:
+    # Connect and read timeouts surface as socket timeouts; gevent's own Timeout is what a
+    # gevent-level deadline raises. Everything else that left us without a response (refused,
+    # reset, closed mid-response, unparsable) is a connection problem.
+    if isinstance(_root_cause(error), TimeoutError | socket.timeout | gevent.Timeout):
+        return "timeout"
+    return "connection"
+
+
+def _describe(error: BaseException | None) -> str:
+    error = _root_cause(error)
+    if error is None:
+        return "no response"
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}"[:_ERROR_TEXT_LIMIT]
+
+
+def _stats_message(
+    error_class: str, transport_error: BaseException | None, error: str | None
+) -> str:
+    if error_class == "validation":
+        return f"validation: {error}"
+    if error_class in ("timeout", "connection"):
+        return f"{error_class}: {type(_root_cause(transport_error)).__name__}"
+    return error_class
