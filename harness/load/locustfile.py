@@ -139,6 +139,10 @@ def _sample_health(environment: Environment, path: Path, interval_s: float) -> N
 
 
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
+    # gevent's loop caches "now" from when it was created; on a busy machine importing Locust
+    # can take seconds, and timers set from the stale time (--run-time, the first sleeps) then
+    # fire that much early: a 3 s run stopped after 0.1 s. Refresh it before anything is timed.
+    gevent.get_hub().loop.update_now()
     OUTPUT.environment = environment
     if isinstance(environment.runner, WorkerRunner):
 

@@ -26,6 +26,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away (the load stopped mid-request) is expected, not news.
+        pass
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -74,7 +78,8 @@ class SlowProvider:
     def handle(self, path: str) -> tuple[int, Any]:
         with self._lock:
             self.calls.append(time.time())
-        time.sleep(self.latency_s)
+            latency_s = self.latency_s
+        time.sleep(latency_s)
         return self.status, {"answer": "ok"}
 
 
@@ -110,6 +115,7 @@ class QueueSUT:
         self._lock = threading.Lock()
         self.depth = 0
         self.depth_log: list[tuple[float, int]] = []
+        self.arrivals: list[float] = []
 
     def _change(self, delta: int) -> None:
         with self._lock:
@@ -117,6 +123,8 @@ class QueueSUT:
             self.depth_log.append((time.time(), self.depth))
 
     def handle(self, path: str) -> tuple[int, Any]:
+        with self._lock:
+            self.arrivals.append(time.time())
         self._change(+1)
         with self._workers:
             self._change(-1)
