@@ -146,9 +146,9 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     OUTPUT.environment = environment
     if isinstance(environment.runner, WorkerRunner):
 
-        def on_origin(message: Any, **_kw: Any) -> None:
+        def on_origin(msg: Any, **_kw: Any) -> None:
             if not _origin.ready():
-                _origin.set(float(message.data["origin"]))
+                _origin.set(float(msg.data["origin"]))
 
         environment.runner.register_message(ORIGIN_MESSAGE, on_origin)
 
