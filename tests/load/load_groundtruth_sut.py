@@ -40,9 +40,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        status, body = self.app.handle(self.path)
+        raw = self.rfile.read(length) if length else b""
+        if hasattr(self.app, "answer"):
+            status, body = self.app.answer(self.path, json.loads(raw) if raw else None)
+        else:
+            status, body = self.app.handle(self.path)
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -130,3 +132,22 @@ class QueueSUT:
             self._change(-1)
             status = _call(self.provider_url)
         return (200, {"answer": "ok"}) if status < 500 else (502, {"error": "provider failed"})
+
+
+class KnowsSomeAnswers:
+    """Answers ``{"question": q}`` with ``{"answer": answers[q]}``, except for ``wrong``
+    questions, which get a confident wrong answer with 200 OK; logs every path it is asked."""
+
+    def __init__(self, answers: dict[str, str], wrong: set[str]) -> None:
+        self.answers = answers
+        self.wrong = wrong
+        self.paths: list[str] = []
+
+    def answer(self, path: str, body: Any) -> tuple[int, Any]:
+        self.paths.append(path)
+        if path != "/ask":
+            return 200, {"status": "ok"}
+        question = body["question"] if isinstance(body, dict) else ""
+        if question in self.wrong:
+            return 200, {"answer": "forty-two"}
+        return 200, {"answer": self.answers.get(question, "")}
