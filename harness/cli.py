@@ -282,6 +282,21 @@ def _fmt(value: float | int | None, spec: str, unit: str = "") -> str:
 
 
 @cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("request_id", required=False)
+def trace(run_dir: Path, request_id: str | None) -> None:
+    """Print one request's trace (its provider calls and spans), or the run's worst requests."""
+    from harness.report.trace_text import render_trace, traces_for
+
+    found = traces_for(run_dir, request_id)
+    if not found:
+        what = f"no request {request_id!r}" if request_id else "no worst requests (no summary.json)"
+        click.echo(f"brownout: {what} in {run_dir}", err=True)
+        sys.exit(2)
+    click.echo("\n\n".join(render_trace(t) for t in found))
+
+
+@cli.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(scenarios: Sequence[Path]) -> None:
     """Check scenario files without running them; list every problem with file:line:col."""

@@ -14,6 +14,7 @@ from typing import Final
 
 from harness.analysis.models import Summary
 from harness.report.compare import Comparison
+from harness.report.junit_resilience import add_resilience_suite
 
 __all__ = ["JUNIT_FILE", "render_junit"]
 
@@ -91,6 +92,7 @@ def render_junit(summary: Summary, run_dir: Path, comparison: Comparison | None 
     ):
         ET.SubElement(properties, "property", {"name": name, "value": value})
     suite.extend(cases)
+    add_resilience_suite(root, summary, suite_name)
     ET.indent(root)
     path = run_dir / JUNIT_FILE
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
