@@ -24,10 +24,14 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 from types import FrameType
 
+# examples/ holds example_kit, shared by every example service.
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
 import uvicorn
-from rag_policies import make_policy
+from rag_failover import make_policy
 from rag_service import RagService, Settings
 
 READY_PREFIX = "BROWNOUT_READY"
@@ -71,12 +75,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="call the provider with stream=true even for plain answers (assembled); answers "
         'asked for with {"stream": true} are always streamed',
     )
+    parser.add_argument(
+        "--fallback-url",
+        default=None,
+        help="a second OpenAI-compatible provider; the resilient policy fails over to it "
+        "(one circuit breaker per provider)",
+    )
+    parser.add_argument("--fallback-model", default=None, help="its model (default --model)")
     parser.add_argument("--seed", type=int, default=None, help="seed for backoff jitter")
     args = parser.parse_args(argv)
     if not args.provider_url:
         parser.error("--provider-url is required (or set OPENAI_BASE_URL)")
-    if not args.provider_url.startswith(("http://", "https://")):
-        parser.error(f"--provider-url must be an http(s) URL, got {args.provider_url!r}")
+    for option in ("provider_url", "fallback_url"):
+        url = getattr(args, option)
+        if url is not None and not url.startswith(("http://", "https://")):
+            flag = "--" + option.replace("_", "-")
+            parser.error(f"{flag} must be an http(s) URL, got {url!r}")
     return args
 
 
@@ -131,8 +145,11 @@ def main(argv: list[str] | None = None) -> int:
         max_queue=max(0, args.max_queue),
         deadline_s=deadline_s,
         provider_stream=args.provider_stream,
+        fallback_url=args.fallback_url,
+        fallback_model=args.fallback_model,
     )
-    app = RagService(settings, make_policy(args.policy, args.timeout_s, args.seed))
+    providers = 2 if args.fallback_url else 1
+    app = RagService(settings, make_policy(args.policy, args.timeout_s, args.seed, providers))
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -1,71 +1,80 @@
-"""The SUT's own counters and gauges, rendered in the Prometheus text format.
+"""The SUT's own counters and gauges, exposed with ``prometheus_client``.
 
 brownout scrapes ``GET /metrics`` every second (sut_metrics.jsonl), which is how a report can
 show the queue backing up behind a fault: the SUT's inside view next to the load generator's
-outside view. A dozen numbers do not need a metrics library.
+outside view. The service counts by metric name (``inc``, ``inc_labelled``) and hands its gauges
+over at scrape time (``render``), so no request path holds a metric object.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 
-# name -> (type, help, label name for labelled counters)
-_HELP: dict[str, tuple[str, str, str | None]] = {
-    "sut_requests_total": ("counter", "Valid /ask requests received.", None),
-    "sut_bad_requests_total": ("counter", "Rejected /ask requests (4xx).", None),
-    "sut_responses_total": ("counter", "/ask responses by HTTP status code.", "code"),
-    "sut_provider_attempts_total": ("counter", "Calls made to the LLM provider.", None),
-    "sut_provider_errors_total": ("counter", "Provider calls that failed (any reason).", None),
-    "sut_provider_errors_by_kind_total": ("counter", "Failed provider calls by kind.", "kind"),
-    "sut_retries_total": ("counter", "Provider calls that were retries.", None),
-    "sut_giveups_total": ("counter", "Requests the policy gave up on, by reason.", "reason"),
-    "sut_request_duration_seconds_sum": ("counter", "Total /ask handling time, seconds.", None),
-    "sut_request_duration_seconds_count": ("counter", "Handled /ask requests.", None),
-    "sut_queue_depth": ("gauge", "Jobs waiting for a worker.", None),
-    "sut_in_flight": ("gauge", "Jobs being served by a worker (calls and backoff waits).", None),
-    "sut_provider_in_flight": ("gauge", "Provider calls currently open.", None),
-    "sut_workers": ("gauge", "Worker tasks serving the queue.", None),
-    "sut_circuit_open": ("gauge", "1 while the circuit breaker rejects calls.", None),
-    "sut_retry_budget_tokens": ("gauge", "Retries the retry budget currently allows.", None),
+from example_kit.metrics import exposition, new_registry
+from prometheus_client import Counter, Gauge, Summary
+
+# name -> (help, label name for labelled counters); names as scraped, with `_total`.
+_COUNTERS: dict[str, tuple[str, str | None]] = {
+    "sut_requests_total": ("Valid /ask requests received.", None),
+    "sut_bad_requests_total": ("Rejected /ask requests (4xx).", None),
+    "sut_responses_total": ("/ask responses by HTTP status code.", "code"),
+    "sut_provider_attempts_total": ("Calls made to the LLM providers.", None),
+    "sut_provider_calls_total": ("Calls made, by provider (primary, fallback).", "provider"),
+    "sut_provider_errors_total": ("Provider calls that failed (any reason).", None),
+    "sut_provider_errors_by_kind_total": ("Failed provider calls by kind.", "kind"),
+    "sut_retries_total": ("Provider calls that were retries.", None),
+    "sut_failovers_total": ("Requests that went on to the fallback provider.", None),
+    "sut_giveups_total": ("Requests the policy gave up on, by reason.", "reason"),
+}
+_GAUGES: dict[str, tuple[str, str | None]] = {
+    "sut_queue_depth": ("Jobs waiting for a worker.", None),
+    "sut_in_flight": ("Jobs being served by a worker (calls and backoff waits).", None),
+    "sut_provider_in_flight": ("Provider calls currently open.", None),
+    "sut_workers": ("Worker tasks serving the queue.", None),
+    "sut_circuit_open": ("1 while the primary provider's circuit breaker rejects calls.", None),
+    "sut_provider_circuit_open": ("1 while that provider's breaker rejects calls.", "provider"),
+    "sut_retry_budget_tokens": ("Retries the retry budget currently allows.", None),
 }
 
 
 class Metrics:
-    """Counters (monotonic, optionally with one label) and the gauges read at scrape time."""
+    """Counters (optionally with one label), a duration summary, and gauges set at scrape."""
 
     def __init__(self) -> None:
-        self.counters: dict[str, float] = defaultdict(float)
-        self.labelled: dict[tuple[str, str, str], float] = defaultdict(float)
+        self.registry = new_registry()
+        self._counters: dict[str, Counter] = {}
+        for name, (help_text, label) in _COUNTERS.items():
+            labels = [label] if label else []
+            self._counters[name] = Counter(
+                name.removesuffix("_total"), help_text, labels, registry=self.registry
+            )
+        self._gauges: dict[str, Gauge] = {}
+        for name, (help_text, label) in _GAUGES.items():
+            labels = [label] if label else []
+            self._gauges[name] = Gauge(name, help_text, labels, registry=self.registry)
+        self._duration = Summary(
+            "sut_request_duration_seconds", "Time to answer /ask.", registry=self.registry
+        )
 
     def inc(self, name: str, amount: float = 1.0) -> None:
-        self.counters[name] += amount
+        self._counters[name].inc(amount)
 
     def inc_labelled(self, name: str, label: str, value: str, amount: float = 1.0) -> None:
-        self.labelled[(name, label, value)] += amount
+        self._counters[name].labels(**{label: value}).inc(amount)
+
+    def observe_duration(self, seconds: float) -> None:
+        self._duration.observe(seconds)
 
     def render(self, gauges: Mapping[str, float]) -> str:
-        """The exposition text: every known counter (0 until it moves) and the given gauges."""
-        lines: list[str] = []
-        for name, (kind, help_text, label_name) in _HELP.items():
-            samples: list[str] = []
-            if kind == "gauge":
-                if name in gauges:
-                    samples.append(f"{name} {_number(gauges[name])}")
-            elif label_name is not None:
-                for (metric, label, value), amount in sorted(self.labelled.items()):
-                    if metric == name:
-                        samples.append(f'{name}{{{label}="{_escape(value)}"}} {_number(amount)}')
+        """The exposition text, with the gauges set to the given values.
+
+        A name ``base{label=value}`` sets one child of a labelled gauge."""
+        for name, value in gauges.items():
+            base, _, rest = name.partition("{")
+            gauge = self._gauges[base]
+            if rest:
+                label, _, label_value = rest.rstrip("}").partition("=")
+                gauge.labels(**{label: label_value}).set(value)
             else:
-                samples.append(f"{name} {_number(self.counters.get(name, 0.0))}")
-            if samples or label_name is not None:
-                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *samples]
-        return "\n".join(lines) + "\n"
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+                gauge.set(value)
+        return exposition(self.registry).decode()

@@ -208,8 +208,11 @@ class ResilientPolicy:
         """Full jitter: uniform in [0, min(cap, base x 2^retry)] (retry counts from 0)."""
         return self._rng.uniform(0.0, min(self.max_delay_s, self.base_delay_s * 2.0**retry))
 
-    async def run(self, call: Call, deadline: float | None) -> PolicyOutcome:
-        self.budget.deposit()
+    async def run(self, call: Call, deadline: float | None, *, earn: bool = True) -> PolicyOutcome:
+        """``earn``: this request adds to the retry budget (false when failing over to this
+        provider, so one request earns once however many providers it tries)."""
+        if earn:
+            self.budget.deposit()
         result: AttemptResult | None = None
         attempts = 0
         while True:
@@ -256,11 +259,3 @@ class ResilientPolicy:
             "sut_circuit_open": 0.0 if self.breaker.state == CircuitBreaker.CLOSED else 1.0,
             "sut_retry_budget_tokens": round(self.budget.tokens, 3),
         }
-
-
-def make_policy(name: str, timeout_s: float, seed: int | None = None) -> Policy:
-    if name == "naive":
-        return NaivePolicy(timeout_s)
-    if name == "resilient":
-        return ResilientPolicy(timeout_s, rng=random.Random(seed))
-    raise ValueError(f"unknown policy {name!r}: expected 'naive' or 'resilient'")

@@ -98,12 +98,19 @@ class ProviderClient:
         )
 
     async def complete(
-        self, messages: list[dict[str, str]], request_id: str, attempt: int, timeout_s: float
+        self,
+        messages: list[dict[str, str]],
+        request_id: str,
+        attempt: int,
+        timeout_s: float,
+        traceparent: str | None = None,
     ) -> AttemptResult:
         """One attempt, bounded by ``timeout_s`` in total (connect, send, wait, read)."""
         # Only the request id: x-stainless-retry-count is the OpenAI SDK's own header, and
         # setting it here would make this pipeline's retries read as the SDK's.
         headers = {"X-Request-Id": request_id}
+        if traceparent is not None:
+            headers["traceparent"] = traceparent
         payload = {"model": self.model, "messages": messages}
         try:
             async with asyncio.timeout(timeout_s):
@@ -136,6 +143,7 @@ class ProviderClient:
         attempt: int,
         timeout_s: float,
         on_delta: OnDelta | None = None,
+        traceparent: str | None = None,
     ) -> AttemptResult:
         """One streamed attempt (``"stream": true``, server-sent events), bounded by timeout_s.
 
@@ -145,6 +153,8 @@ class ProviderClient:
         marked ``committed`` once a delta has been passed on.
         """
         headers = {"X-Request-Id": request_id}
+        if traceparent is not None:
+            headers["traceparent"] = traceparent
         payload = {"model": self.model, "messages": messages, "stream": True}
         parts: list[str] = []
         status = 0

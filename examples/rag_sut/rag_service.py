@@ -13,13 +13,14 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from example_kit.propagation import Context, incoming
+from rag_failover import FailoverPolicy
 from rag_metrics import Metrics
-from rag_policies import Policy, PolicyOutcome
+from rag_policies import Call, Policy, PolicyOutcome
 from rag_provider import AttemptResult, ProviderClient
 from rag_retrieval import Passage, build_messages, retrieve
 
@@ -44,11 +45,14 @@ class Settings:
     max_queue: int  # 0: unbounded
     deadline_s: float | None  # whole-request budget from arrival; None: no deadline
     provider_stream: bool = False  # stream from the provider even for plain answers
+    fallback_url: str | None = None  # a second provider, used by the resilient policy
+    fallback_model: str | None = None  # its model (default: ``model``)
 
 
 @dataclass
 class Job:
     request_id: str
+    traceparent: str | None
     messages: list[dict[str, str]]
     sources: list[Passage]
     deadline: float | None
@@ -84,7 +88,7 @@ class RagService:
         self.in_flight = 0
         self.provider_in_flight = 0
         self._workers: list[asyncio.Task[None]] = []
-        self._provider: ProviderClient | None = None
+        self._providers: list[ProviderClient] = []
 
     # ---- ASGI entry ------------------------------------------------------------------------
 
@@ -107,12 +111,14 @@ class RagService:
 
     def start(self) -> None:
         self.queue = asyncio.Queue()
-        self._provider = ProviderClient(
-            self.settings.provider_url,
-            self.settings.api_key,
-            self.settings.model,
-            max_connections=self.settings.workers + 2,
-        )
+        targets = [(self.settings.provider_url, self.settings.model)]
+        if self.settings.fallback_url is not None:
+            fallback_model = self.settings.fallback_model or self.settings.model
+            targets.append((self.settings.fallback_url, fallback_model))
+        self._providers = [
+            ProviderClient(url, self.settings.api_key, model, self.settings.workers + 2)
+            for url, model in targets
+        ]
         self._workers = [
             asyncio.create_task(self._worker(), name=f"worker-{i}")
             for i in range(self.settings.workers)
@@ -124,8 +130,8 @@ class RagService:
         await asyncio.gather(*self._workers, return_exceptions=True)
         while not self.queue.empty():
             self.queue.get_nowait().finish(PolicyOutcome(None, 0, "shutting_down"))
-        if self._provider is not None:
-            await self._provider.aclose()
+        for provider in self._providers:
+            await provider.aclose()
 
     # ---- HTTP ------------------------------------------------------------------------------
 
@@ -164,8 +170,8 @@ class RagService:
 
     async def _ask(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.monotonic()
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
-        id_header = [(b"x-request-id", request_id.encode("latin-1", errors="replace"))]
+        context = incoming(scope)
+        id_header = context.response_headers()
         try:
             question, stream = _parse_ask(await _read_body(receive))
         except HttpError as exc:
@@ -176,14 +182,13 @@ class RagService:
             )
             return
         self.metrics.inc("sut_requests_total")
-        status = await self._answer(request_id, question, stream, started, send, id_header)
+        status = await self._answer(context, question, stream, started, send, id_header)
         self.metrics.inc_labelled("sut_responses_total", "code", str(status))
-        self.metrics.inc("sut_request_duration_seconds_sum", time.monotonic() - started)
-        self.metrics.inc("sut_request_duration_seconds_count")
+        self.metrics.observe_duration(time.monotonic() - started)
 
     async def _answer(
         self,
-        request_id: str,
+        context: Context,
         question: str,
         stream: bool,
         started: float,
@@ -198,7 +203,8 @@ class RagService:
             return 503
         passages = retrieve(question)
         deadline = None if self.settings.deadline_s is None else started + self.settings.deadline_s
-        job = Job(request_id, build_messages(question, passages), passages, deadline)
+        messages = build_messages(question, passages)
+        job = Job(context.request_id, context.traceparent, messages, passages, deadline)
         if stream:
             job.events = asyncio.Queue()
         self.queue.put_nowait(job)
@@ -297,30 +303,48 @@ class RagService:
             async def forward(delta: str) -> None:
                 events.put_nowait(("delta", delta))
 
-        async def call(attempt: int, timeout_s: float) -> AttemptResult:
-            assert self._provider is not None
-            self.metrics.inc("sut_provider_attempts_total")
-            if attempt:
-                self.metrics.inc("sut_retries_total")
-            self.provider_in_flight += 1
-            try:
-                if job.events is not None or self.settings.provider_stream:
-                    result = await self._provider.stream_complete(
-                        job.messages, job.request_id, attempt, timeout_s, forward
-                    )
-                else:
-                    result = await self._provider.complete(
-                        job.messages, job.request_id, attempt, timeout_s
-                    )
-            finally:
-                self.provider_in_flight -= 1
-            if not result.ok:
-                self.metrics.inc("sut_provider_errors_total")
-                kind = result.error_kind or "unknown"
-                self.metrics.inc_labelled("sut_provider_errors_by_kind_total", "kind", kind)
-            return result
+        def call_on(index: int) -> Call:
+            provider = self._providers[index]
+            label = "primary" if index == 0 else "fallback"
 
-        return await self.policy.run(call, job.deadline)
+            async def call(attempt: int, timeout_s: float) -> AttemptResult:
+                self.metrics.inc("sut_provider_attempts_total")
+                self.metrics.inc_labelled("sut_provider_calls_total", "provider", label)
+                if attempt:
+                    self.metrics.inc("sut_retries_total")
+                self.provider_in_flight += 1
+                try:
+                    if job.events is not None or self.settings.provider_stream:
+                        result = await provider.stream_complete(
+                            job.messages,
+                            job.request_id,
+                            attempt,
+                            timeout_s,
+                            forward,
+                            traceparent=job.traceparent,
+                        )
+                    else:
+                        result = await provider.complete(
+                            job.messages, job.request_id, attempt, timeout_s, job.traceparent
+                        )
+                finally:
+                    self.provider_in_flight -= 1
+                if not result.ok:
+                    self.metrics.inc("sut_provider_errors_total")
+                    kind = result.error_kind or "unknown"
+                    self.metrics.inc_labelled("sut_provider_errors_by_kind_total", "kind", kind)
+                return result
+
+            return call
+
+        if isinstance(self.policy, FailoverPolicy) and len(self._providers) > 1:
+            before = self.policy.failovers
+            calls = [call_on(i) for i in range(len(self._providers))]
+            outcome = await self.policy.run_over(calls, job.deadline)
+            if self.policy.failovers > before:
+                self.metrics.inc("sut_failovers_total", self.policy.failovers - before)
+            return outcome
+        return await self.policy.run(call_on(0), job.deadline)
 
 
 def _status_for(outcome: PolicyOutcome) -> int:
@@ -369,14 +393,6 @@ async def _read_body(receive: Receive) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key.lower() == name:
-            text = bytes(value).decode("latin-1").strip()
-            return text or None
-    return None
 
 
 async def _send_event(send: Send, payload: dict[str, Any]) -> None:

@@ -312,7 +312,9 @@ def parse_prometheus(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], 
             continue
         match = _SAMPLE.match(line)
         assert match, f"not a Prometheus sample line: {line!r}"
-        assert match["name"] in types, f"sample without # TYPE: {line!r}"
+        name = match["name"]
+        family = re.sub(r"_(count|sum|bucket)$", "", name)
+        assert name in types or family in types, f"sample without # TYPE: {line!r}"
         labels = frozenset((m["key"], m["value"]) for m in _LABEL.finditer(match["labels"] or ""))
         samples[(match["name"], labels)] = float(match["value"])
     return samples
