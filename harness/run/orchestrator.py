@@ -328,6 +328,8 @@ class _Run:
             ) from None
         cwd = self.source.resolve().parent / sut.cwd if sut.cwd else None
         env = {"BROWNOUT_RUN_DIR": str(self.run_dir.path), **sut_env}
+        # A SUT's own timers (cache TTLs, leases) can follow --time-scale like the timeline does.
+        env.setdefault("BROWNOUT_TIME_SCALE", repr(self.options.time_scale))
         for name, url in proxy_urls.items():
             env[f"BROWNOUT_PROXY_{name.upper()}_URL"] = url
         for name, url in provider_urls.items():
