@@ -252,9 +252,12 @@ class JobService:
                 self.metrics.in_flight.dec()
 
     async def _heartbeat(self, token: int) -> None:
+        # Extend first: this task's first step is already queued when the worker's provider
+        # call starts, so a loop stall in that call (a first connection, a lazy import) cannot
+        # let the reaper see the lease expire before the heartbeat has run once.
         while True:
-            await asyncio.sleep(self.settings.lease_s / 3)
             self.broker.extend(token)
+            await asyncio.sleep(self.settings.lease_s / 5)
 
     async def _run_with_immediate_retries(self, job: Job) -> None:
         last: Attempt | None = None

@@ -7,7 +7,7 @@ Run it the way brownout scenarios do::
 
 Once it listens it prints one line, ``BROWNOUT_READY http://127.0.0.1:<port>``, and serves
 ``POST /ask`` ``{"question": "...", "stream": false}`` (server-sent events with ``"stream": true``),
-``GET /healthz`` and ``GET /metrics`` (Prometheus text). See examples/README.md.
+``GET /healthz`` and ``GET /metrics`` (Prometheus text). See examples/rag_sut/README.md.
 SIGTERM or SIGINT stop it gracefully (exit status 0).
 
 It is deliberately two pipelines in one: the same retrieval, queue and workers, with the
