@@ -82,6 +82,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(one circuit breaker per provider)",
     )
     parser.add_argument("--fallback-model", default=None, help="its model (default --model)")
+    parser.add_argument(
+        "--breaker-open-s",
+        type=_positive_float,
+        default=None,
+        help="how long an open circuit breaker rejects calls (default 5 s, multiplied by "
+        "$BROWNOUT_TIME_SCALE so a time-scaled run keeps its proportions)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for backoff jitter")
     args = parser.parse_args(argv)
     if not args.provider_url:
@@ -106,6 +113,15 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
+
+
+def _time_scale() -> float:
+    """``brownout run --time-scale`` as the SUT sees it (1 outside brownout or when invalid)."""
+    try:
+        scale = float(os.environ.get("BROWNOUT_TIME_SCALE", "1"))
+    except ValueError:
+        return 1.0
+    return scale if scale > 0 else 1.0
 
 
 class _ReadyServer(uvicorn.Server):
@@ -149,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         fallback_model=args.fallback_model,
     )
     providers = 2 if args.fallback_url else 1
-    app = RagService(settings, make_policy(args.policy, args.timeout_s, args.seed, providers))
+    breaker_open_s = args.breaker_open_s
+    if breaker_open_s is None:
+        breaker_open_s = 5.0 * _time_scale()
+    policy = make_policy(args.policy, args.timeout_s, args.seed, providers, breaker_open_s)
+    app = RagService(settings, policy)
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -67,7 +67,13 @@ class FailoverPolicy:
         return gauges
 
 
-def make_policy(name: str, timeout_s: float, seed: int | None = None, providers: int = 1) -> Policy:
+def make_policy(
+    name: str,
+    timeout_s: float,
+    seed: int | None = None,
+    providers: int = 1,
+    breaker_open_s: float = 5.0,
+) -> Policy:
     """The named policy; ``resilient`` over several providers fails over between them (one
     breaker each, one shared retry budget). ``naive`` only ever calls the first provider."""
     if name == "naive":
@@ -75,7 +81,12 @@ def make_policy(name: str, timeout_s: float, seed: int | None = None, providers:
     if name == "resilient":
         rng = random.Random(seed)
         budget = RetryBudget()
-        policies = [ResilientPolicy(timeout_s, rng=rng, budget=budget) for _ in range(providers)]
+        policies = [
+            ResilientPolicy(
+                timeout_s, rng=rng, budget=budget, breaker=CircuitBreaker(open_s=breaker_open_s)
+            )
+            for _ in range(providers)
+        ]
         if providers == 1:
             return policies[0]
         return FailoverPolicy(policies, ["primary", "fallback"][:providers])
