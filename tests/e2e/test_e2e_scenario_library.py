@@ -2,10 +2,8 @@
 its example service, in both modes, and must show what its header comment promises.
 
 Each run is the real CLI (``brownout run``) and the real stack (mock providers, fault proxy,
-example service and Locust as their own processes). The two modes of a scenario run at the
-same time, which halves the wall time on a 2-core CI machine; a run whose load generator was
-saturated by the sharing (the analysis marks it invalid) is run again alone. The shipped file
-runs as is for its own mode; the other mode is the same file with the mode flag swapped.
+example service and Locust as their own processes), one run at a time. The shipped file runs
+as is for its own mode; the other mode is the same file with the mode flag swapped.
 
 The promised verdicts are per SLO, keyed by (metric, phase): a naive run must *fail* the SLO
 that catches its brownout, a resilient run must pass it, and SLOs the comment says both pass
@@ -87,14 +85,17 @@ CASES = [
     Case(
         "slow-latency-drift",
         "--policy",
-        naive={("retry_amplification", "fault"): False, ("error_rate", "recovery"): True},
-        resilient={("retry_amplification", "fault"): True, ("error_rate", "recovery"): True},
+        naive={("fan_out", "fault"): False},
+        resilient={("fan_out", "fault"): True},
     ),
     Case(
         "rate-limit-storm",
         "--policy",
         naive={("retry_amplification", "fault"): False, ("good_request_fraction", "fault"): False},
-        resilient={("retry_amplification", "fault"): True},
+        resilient={
+            ("retry_amplification", "fault"): True,
+            ("good_request_fraction", "fault"): True,
+        },
     ),
     Case(
         "provider-outage-failover",
@@ -143,7 +144,7 @@ CASES = [
         "token-cost-explosion",
         "--policy",
         naive={("wasted_tokens", "fault"): False, ("fan_out", "fault"): False},
-        resilient={("wasted_tokens", "fault"): True, ("fan_out", "fault"): True},
+        resilient={("wasted_tokens", "fault"): False, ("fan_out", "fault"): True},
     ),
     Case(
         "streaming-stall-truncation",
@@ -202,6 +203,7 @@ def scenario_text(case: Case, mode: str) -> str:
 def start(case: Case, mode: str, tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
     """``brownout run`` of one mode in its own process and reports directory."""
     path = SCENARIOS / f"{case.scenario}.yaml"
+    tmp_path.mkdir(parents=True, exist_ok=True)
     if mode != case.shipped:
         path = tmp_path / f"{case.scenario}-{mode}.yaml"
         path.write_text(scenario_text(case, mode), encoding="utf-8")
@@ -229,14 +231,11 @@ def finish(process: subprocess.Popen[str], reports: Path) -> dict[str, Any]:
 
 
 def run_modes(case: Case, tmp_path: Path) -> dict[str, dict[str, Any]]:
-    """Both modes at once (two runs share the machine), then alone any run whose load
-    generator was saturated by that sharing: its numbers say nothing about the service."""
-    started = {mode: start(case, mode, tmp_path / "shared") for mode in case.modes}
+    """Each mode in turn: two runs sharing 2 cores make the fault timeline late enough for the
+    analysis to mark them invalid, which costs more than it saves."""
     summaries: dict[str, dict[str, Any]] = {}
-    for mode, (process, reports) in started.items():
-        summary = finish(process, reports)
-        if not summary["valid"]:
-            summary = finish(*start(case, mode, tmp_path / "alone"))
+    for mode in case.modes:
+        summary = finish(*start(case, mode, tmp_path / mode))
         assert summary["valid"], f"{case.scenario} ({mode}): {summary.get('validity_problems')}"
         summaries[mode] = summary
     return summaries
