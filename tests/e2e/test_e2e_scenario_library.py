@@ -184,6 +184,18 @@ CASES = [
     ),
 ]
 
+# The quickstart's brownout under a closed model (scenarios/closed-users.yaml, from the load
+# work): run here too so every shipped file runs in CI; its header states no resilient side.
+CASES.append(
+    Case(
+        "closed-users",
+        "--policy",
+        naive={("retry_amplification", "fault"): False, ("error_rate", "recovery"): True},
+        resilient={},
+        modes=("naive",),
+    )
+)
+
 # Shipped scenarios tested elsewhere: tests/e2e/test_e2e_quickstart.py runs these.
 TESTED_ELSEWHERE = {"quickstart", "resilient"}
 
@@ -268,6 +280,9 @@ def test_scenario_shows_what_its_comment_promises(case: Case, tmp_path: Path) ->
 
 # ---- the library itself (fast) ----------------------------------------------------------------
 
+# Scenarios written for the library, in its header format (the others predate it).
+LIBRARY = {c.scenario for c in CASES} - {"closed-users"}
+
 HEADER_PARTS = ("Production failure:", "Look for in the report:", "SLOs that catch it:")
 
 
@@ -280,7 +295,9 @@ def test_every_shipped_scenario_runs_in_ci() -> None:
     assert set(shipped_scenarios()) <= covered, set(shipped_scenarios()) - covered
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.scenario for c in CASES])
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.scenario in LIBRARY], ids=lambda c: c.scenario
+)
 def test_scenario_opens_with_its_failure_what_to_look_for_and_slos(case: Case) -> None:
     text = (SCENARIOS / f"{case.scenario}.yaml").read_text(encoding="utf-8")
     header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
