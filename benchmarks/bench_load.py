@@ -16,9 +16,9 @@ The endpoint is a minimal asyncio HTTP/1.1 responder in its own process (keep-al
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
+import os
 import socket
 import subprocess
 import sys
@@ -71,7 +71,23 @@ SERVER = textwrap.dedent(
 
 PLAIN = textwrap.dedent(
     """
-    from locust import FastHttpUser, constant, task
+    import json, os
+    import gevent
+    from locust import FastHttpUser, constant, events, task
+
+    @events.init.add_listener
+    def fresh_clock(**_kw):
+        # The same fix as brownout's locustfile: without it, a slow import makes --run-time
+        # fire early on a busy machine.
+        gevent.get_hub().loop.update_now()
+
+    @events.quitting.add_listener
+    def report(environment, **_kw):
+        total = environment.runner.stats.total
+        with open(os.environ["PLAIN_RESULT"], "w") as handle:
+            json.dump({"requests": total.num_requests, "start": total.start_time,
+                       "last": total.last_request_timestamp}, handle)
+
     class Plain(FastHttpUser):
         wait_time = constant(0)
         @task
@@ -91,16 +107,16 @@ def free_port() -> int:
 def plain_rps(work: Path, host: str, users: int, duration: int) -> float:
     locustfile = work / "plain_locustfile.py"
     locustfile.write_text(PLAIN, encoding="utf-8")
-    prefix = work / f"plain-{time.monotonic_ns()}"
+    result = work / f"plain-{time.monotonic_ns()}.json"
     subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", str(users),
-         "-r", str(users), "-t", f"{duration}s", "--host", host, "--csv", str(prefix),
+         "-r", str(users), "-t", f"{duration}s", "--host", host,
          "--only-summary", "--loglevel", "WARNING"],
         check=True, capture_output=True, timeout=duration + 120,
+        env={**os.environ, "PLAIN_RESULT": str(result)},
     )  # fmt: skip
-    with open(f"{prefix}_stats.csv", encoding="utf-8") as handle:
-        row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
-    return float(row["Requests/s"])
+    stats = json.loads(result.read_text(encoding="utf-8"))
+    return float(stats["requests"] / (stats["last"] - stats["start"]))
 
 
 def brownout_closed_rps(work: Path, host: str, users: int, duration: int) -> float:

@@ -185,15 +185,24 @@ def _read_body(
             chunks.append(first)
             buffered = getattr(stream, "_body_buffer", None)
             if streamed and buffered is not None:
+                events = [arrivals[0]]  # arrivals that completed an SSE event ("\n\n")
                 while True:
                     if len(buffered):
                         chunks.append(stream.read(len(buffered)))
+                        if b"\n\n" in chunks[-1] and events[-1] != arrivals[-1]:
+                            events.append(arrivals[-1])
                         continue
                     nxt = stream.read(1)
                     if not nxt:
                         break
                     arrivals.append(time.perf_counter())
                     chunks.append(nxt)
+                    if nxt == b"\n" and chunks[-2].endswith(b"\n"):
+                        events.append(arrivals[-1])
+                # One SSE event may come in several network reads (chunk header, then data):
+                # for an event stream the gaps that count are those between events.
+                if len(events) >= 2:
+                    arrivals = events
             else:
                 while chunk := stream.read(_READ_SIZE):
                     chunks.append(chunk)
