@@ -27,6 +27,7 @@ from harness.errors import BrownoutError, InfrastructureError, ScenarioError
 from harness.run.events import EventLog
 from harness.run.load_process import LoadProcess
 from harness.run.observers import MetricScraper
+from harness.run.otlp import OTLPReceiver
 from harness.run.provider_control import ProviderControl
 from harness.run.rundir import RunDirectory
 from harness.run.supervisor import Supervisor, wait_http_ok
@@ -165,6 +166,8 @@ class _Run:
         self.controls: dict[str, ProviderControl] = {}
         self.timeline: FaultTimeline | None = None
         self.scraper: MetricScraper | None = None
+        #: receives the SUT's OpenTelemetry spans (spans.jsonl), opened with the SUT
+        self.otlp: OTLPReceiver | None = None
         self.load: LoadProcess | None = None
 
     # -- start-up ---------------------------------------------------------------------------
@@ -330,6 +333,10 @@ class _Run:
         env = {"BROWNOUT_RUN_DIR": str(self.run_dir.path), **sut_env}
         # A SUT's own timers (cache TTLs, leases) can follow --time-scale like the timeline does.
         env.setdefault("BROWNOUT_TIME_SCALE", repr(self.options.time_scale))
+        # The SUT's OpenTelemetry SDK exports its spans here, unless the scenario points it
+        # elsewhere; analysis joins them to requests by trace id (harness.analysis.traces).
+        self.otlp = OTLPReceiver(self.run_dir.path)
+        env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", self.otlp.endpoint)
         for name, url in proxy_urls.items():
             env[f"BROWNOUT_PROXY_{name.upper()}_URL"] = url
         for name, url in provider_urls.items():
@@ -416,6 +423,8 @@ class _Run:
                     errors.append(f"deleting proxy {name!r}: {exc}")
             self.toxiproxy.close()
         self.supervisor.stop_all()
+        if self.otlp is not None:
+            self.otlp.close()  # after the SUT, so its last spans still arrive
         return errors
 
 

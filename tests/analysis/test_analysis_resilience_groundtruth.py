@@ -51,7 +51,7 @@ load:
 providers:
   openai: {{flavour: openai}}
 sut:
-  command: "{{python}} {sut} --port {{port}} --provider-url {{provider.openai.url}}/v1"
+  command: "{{python}} {sut} --otlp --port {{port}} --provider-url {{provider.openai.url}}/v1"
   metrics: null
 faults:
   - name: limited
@@ -126,6 +126,10 @@ def summaries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Summary]:
         output
     )
     (run_dir,) = [p for p in reports.iterdir() if p.is_dir()]
+    # The SUT exported its spans over OTLP to the receiver the run opened; they join requests.
+    whole = Summary.read(run_dir / "summary.json")
+    assert (run_dir / "spans.jsonl").stat().st_size > 0
+    assert any(t.spans for t in whole.worst_requests), whole.worst_requests
     out = {}
     for mode in MODES:
         part = split_run(run_dir, mode, tmp / f"part-{mode}")
