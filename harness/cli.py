@@ -372,8 +372,12 @@ cli.add_command(init_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from harness.errors import as_brownout_error
+
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="brownout")
     except KeyboardInterrupt:
         click.echo("brownout: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # the last line of defence: a message and an exit code, no trace
+        _fail(as_brownout_error(exc))

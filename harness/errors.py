@@ -8,12 +8,20 @@
     │   └── FaultInjectionError   a fault could not be applied or removed
     └── SLOFailed                 exit 1: the run completed and at least one SLO did not hold
 
-The CLI catches ``BrownoutError`` and exits with ``exit_code``; anything else is a bug and keeps
-its traceback.
+The CLI catches ``BrownoutError`` and exits with ``exit_code``. Library errors that are
+``BrownoutError`` subclasses by construction: ``harness.toxiproxy.ToxiproxyError``
+(an ``InfrastructureError``) and ``harness.load.LoadConfigError`` (a ``UsageError``). Anything
+else that reaches the CLI goes through ``as_brownout_error``: an ``OSError`` is infrastructure
+(a full disk, a permission), ``MemoryError``/``RecursionError`` are reported as what they are,
+and any other exception is an internal error whose traceback is saved to a file named in the
+message, so the user sees one line and a bug report still has everything.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+import traceback
 from typing import ClassVar
 
 __all__ = [
@@ -21,9 +29,11 @@ __all__ = [
     "ComponentStartError",
     "FaultInjectionError",
     "InfrastructureError",
+    "InternalError",
     "SLOFailed",
     "ScenarioError",
     "UsageError",
+    "as_brownout_error",
 ]
 
 
@@ -70,3 +80,34 @@ class FaultInjectionError(InfrastructureError):
 
 class SLOFailed(BrownoutError):
     exit_code: ClassVar[int] = 1
+
+
+class InternalError(BrownoutError):
+    """A bug in brownout: something no check anticipated. Exit 3, traceback in a file."""
+
+
+def as_brownout_error(exc: BaseException) -> BrownoutError:
+    """The ``BrownoutError`` to report for ``exc``; never raises."""
+    if isinstance(exc, BrownoutError):
+        return exc
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return InfrastructureError(f"{exc.strerror or exc}{where}")
+    if isinstance(exc, MemoryError):
+        return InfrastructureError("out of memory")
+    saved = _save_traceback(exc)
+    return InternalError(
+        f"internal error ({type(exc).__name__}: {exc}); this is a bug in brownout, please "
+        f"report it with the traceback saved in {saved}"
+    )
+
+
+def _save_traceback(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        fd, path = tempfile.mkstemp(prefix="brownout-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError:
+        return "(could not be saved)"
+    return path

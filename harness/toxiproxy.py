@@ -23,6 +23,8 @@ from urllib.parse import quote
 
 import httpx
 
+from harness.errors import InfrastructureError
+
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "DEFAULT_URL",
@@ -42,8 +44,11 @@ def default_url() -> str:
     return os.environ.get("TOXIPROXY_URL") or DEFAULT_URL
 
 
-class ToxiproxyError(Exception):
-    """A failed API call. ``status`` is the HTTP status, or 0 if no response arrived."""
+class ToxiproxyError(InfrastructureError):
+    """A failed API call. ``status`` is the HTTP status, or 0 if no response arrived.
+
+    An ``InfrastructureError``, so one that escapes (a proxy killed mid-run) is reported with
+    exit 3 and never stops a clean-up that catches ``BrownoutError``."""
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
+from harness.errors import UsageError
 from harness.load.schedule import Profile, Step
 from harness.load.validators import Validator
 
@@ -36,7 +37,7 @@ _PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-class LoadConfigError(ValueError):
+class LoadConfigError(UsageError, ValueError):
     """The load configuration is invalid; the message lists every problem."""
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shlex
 import signal
 import socket
 import sys
@@ -20,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, SimpleNamespace
+from types import FrameType
 from urllib.parse import urlsplit
 
 from harness.errors import BrownoutError, InfrastructureError, ScenarioError
@@ -40,6 +39,14 @@ from harness.run.timeline import (
 )
 from harness.run.validity import RunValidity
 from harness.scenario import Scenario, load_scenario, locate_problem
+from harness.scenario.commands import (
+    CommandError,
+    CommandValues,
+    expand_command,
+    expand_value,
+    split_command,
+    uses_port,
+)
 from harness.scenario.provider_model import provider_file
 from harness.toxiproxy import ToxiproxyClient, ToxiproxyError
 
@@ -310,25 +317,29 @@ class _Run:
             self.components["sut"] = sut.url
             return sut.url
         assert sut.command is not None
-        raw = shlex.split(sut.command) if isinstance(sut.command, str) else list(sut.command)
-        port = _free_port() if any("{port}" in arg for arg in raw) else None
-        values = {
-            "python": sys.executable,
-            "port": port,
-            "scenario_dir": str(self.source.resolve().parent),
-            "provider": SimpleNamespace(
-                **{n: SimpleNamespace(url=u) for n, u in provider_urls.items()}
-            ),
-            "proxy": SimpleNamespace(**{n: SimpleNamespace(url=u) for n, u in proxy_urls.items()}),
-        }
+        port = _free_port() if uses_port(split_command(sut.command)) else None
+        values = CommandValues(
+            python=sys.executable,
+            port=port,
+            scenario_dir=str(self.source.resolve().parent),
+            provider_urls=provider_urls,
+            proxy_urls=proxy_urls,
+        )
         try:
-            argv = [arg.format(**values) for arg in raw]
-            # The same placeholders in env values: OPENAI_BASE_URL: "{proxy.openai.url}/v1".
-            sut_env = {key: value.format(**values) for key, value in sut.env.items()}
-        except (KeyError, AttributeError, IndexError, ValueError) as exc:
-            raise ScenarioError(
-                [f"{self.source}: sut: unknown placeholder {exc} in {sut.command!r} / env"]
-            ) from None
+            argv = expand_command(sut.command, values)
+        except CommandError as exc:  # the loader checked it offline; kept for the error's place
+            path: tuple[str | int, ...] = ("sut", "command")
+            where = path if exc.index is None else (*path, exc.index)
+            raise ScenarioError([locate_problem(self.source, where, str(exc))]) from None
+        # The same placeholders in env values: OPENAI_BASE_URL: "{proxy.openai.url}/v1".
+        sut_env: dict[str, str] = {}
+        for key, value in sut.env.items():
+            try:
+                sut_env[key] = expand_value(value, values)
+            except CommandError as exc:
+                raise ScenarioError(
+                    [locate_problem(self.source, ("sut", "env", key), str(exc))]
+                ) from None
         cwd = self.source.resolve().parent / sut.cwd if sut.cwd else None
         env = {"BROWNOUT_RUN_DIR": str(self.run_dir.path), **sut_env}
         # A SUT's own timers (cache TTLs, leases) can follow --time-scale like the timeline does.
@@ -338,9 +349,9 @@ class _Run:
         self.otlp = OTLPReceiver(self.run_dir.path)
         env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", self.otlp.endpoint)
         for name, url in proxy_urls.items():
-            env[f"BROWNOUT_PROXY_{name.upper()}_URL"] = url
+            env[f"BROWNOUT_PROXY_{_env_part(name)}_URL"] = url
         for name, url in provider_urls.items():
-            env[f"BROWNOUT_PROVIDER_{name.upper()}_URL"] = url
+            env[f"BROWNOUT_PROVIDER_{_env_part(name)}_URL"] = url
         child = self.supervisor.start("sut", argv, env=env, cwd=cwd)
         if port is not None:
             url = f"http://127.0.0.1:{port}"
@@ -433,6 +444,11 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _env_part(name: str) -> str:
+    # The loader allows letters, digits, '_' and '-' in names and refuses two that collide here.
+    return name.upper().replace("-", "_")
 
 
 def _join(base: str, path: str) -> str:

@@ -8,10 +8,11 @@ YAML, through aliases, so error paths name the keys the author typed.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from harness.scenario.durations import format_duration, parse_duration
 from harness.scenario.load_model import (
@@ -45,6 +46,22 @@ __all__ = [
 ]
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_name(value: str) -> str:
+    """Scenario and fault names end up in file names, URL path segments and Toxiproxy toxic
+    names: letters, digits, ``_``, ``.`` and ``-`` only, 64 at most."""
+    if not _NAME.fullmatch(value):
+        raise ValueError(
+            "a name is 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or "
+            f"digit (it is used in file names and URLs), found {value!r}"
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(check_name)]
 
 #: Metrics an SLO may name; harness.analysis computes every one of them per phase.
 SLO_METRICS: tuple[str, ...] = (
@@ -103,7 +120,9 @@ NETWORK_FAULT_TYPES: dict[str, tuple[str, ...]] = {
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 def is_loopback_host(host: str) -> bool:
@@ -169,7 +188,7 @@ class Fault(_Model):
     """One fault window. ``target`` is ``provider/NAME`` (application faults in the mock) or
     ``proxy/NAME`` (a Toxiproxy toxic, or ``down``)."""
 
-    name: str = Field(min_length=1)
+    name: Name
     target: str
     type: str
     at_s: Duration = Field(alias="at")
@@ -214,6 +233,10 @@ class SLO(_Model):
 
     @model_validator(mode="after")
     def _default_name(self) -> SLO:
+        if self.max is None and self.min is None:
+            raise ValueError("an SLO needs 'max' or 'min' (or both)")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is above max ({self.max:g}): nothing can pass")
         if not self.name:
             bound = f"<= {self.max:g}" if self.max is not None else f">= {self.min:g}"
             object.__setattr__(self, "name", f"{self.metric} in {self.phase} {bound}")
@@ -230,7 +253,7 @@ class Price(_Model):
 
 
 class Scenario(_Model):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: Name
     description: str = ""
     seed: int = 0
     duration_s: Duration = Field(alias="duration", gt=0)
@@ -281,6 +304,13 @@ class Scenario(_Model):
         for fault in data["faults"]:
             fault["at"] = format_duration(fault["at"])
             fault["for"] = format_duration(fault["for"])
+            # Each layer's own knobs only: the loader refuses the other layer's.
+            unused: tuple[str, ...] = ()
+            unused += ("toxicity", "stream") if fault["target"].startswith("provider/") else ()
+            unused += ("probability",) if fault["target"].startswith("proxy/") else ()
+            unused += ("toxicity", "stream") if fault["type"] == "down" else ()
+            for key in unused:
+                fault.pop(key, None)
         return data
 
 

@@ -73,9 +73,9 @@ def test_resolved_yaml_loads_back_equal() -> None:
 
 def test_slo_default_name() -> None:
     scenario = parse_scenario(
-        MINIMAL + "slos:\n  - {metric: error_rate, phase: fault, max: 0.05}\n"
+        MINIMAL + "slos:\n  - {metric: error_rate, phase: baseline, max: 0.05}\n"
     )
-    assert scenario.slos[0].name == "error_rate in fault <= 0.05"
+    assert scenario.slos[0].name == "error_rate in baseline <= 0.05"
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
