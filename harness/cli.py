@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 import harness
+from harness.commands.cleanup import cleanup as cleanup_command
+from harness.commands.cleanup import stop as stop_command
 from harness.commands.compare import compare as compare_command
 from harness.commands.faults import faults as faults_command
 from harness.commands.init import init as init_command
@@ -134,7 +136,23 @@ def run(
             click.echo("brownout: run interrupted before any request was made", err=True)
             sys.exit(EXIT_INTERRUPTED)
         _fail(result.error or InfrastructureError("the run produced no request records"))
-    code = _analyse_and_report(result.run_dir, quiet=quiet, gate=gate, scenario_file=scenario)
+    from harness.run.report_guard import ReportAbandoned, guard_report
+
+    try:
+        with guard_report(result.run_dir, progress) as guard:
+            code = _analyse_and_report(
+                result.run_dir, quiet=quiet, gate=gate, scenario_file=scenario
+            )
+    except ReportAbandoned:
+        click.echo(
+            f"brownout: report not written: interrupted twice; the data is kept, write the "
+            f"report with: brownout report {result.run_dir}",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    if guard.interrupted:
+        click.echo("brownout: interrupted; the report was finished first", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if result.aborted:
         click.echo("brownout: run interrupted; partial data and report kept", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -369,6 +387,8 @@ def _renamed(text: str, old: str = "python -m mock_providers", new: str = "brown
 cli.add_command(compare_command)
 cli.add_command(faults_command)
 cli.add_command(init_command)
+cli.add_command(cleanup_command)
+cli.add_command(stop_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

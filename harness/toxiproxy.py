@@ -123,6 +123,9 @@ class ToxiproxyClient:
             timeout=timeout_s,
             headers={"User-Agent": "brownout-toxiproxy-client"},
             transport=transport,
+            # Never through an HTTP(S)_PROXY from the environment: the fault proxy's API is
+            # local, and its traffic must not leave the machine by a detour.
+            trust_env=False,
         )
 
     def __enter__(self) -> ToxiproxyClient:

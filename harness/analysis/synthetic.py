@@ -188,8 +188,20 @@ name: demo-provider-brownout
 description: A provider returns 503s for 20 s; the SUT retries naively.
 duration: 90s
 warmup: 10s
+providers:
+  openai: {}
+proxies:
+  openai: {upstream: openai}
 sut:
   url: http://127.0.0.1:8000
+faults:
+  - {name: provider-errors, target: provider/openai, type: error, at: 40s, for: 20s}
+  - name: slow-network
+    target: proxy/openai
+    type: latency
+    at: 48s
+    for: 8s
+    attributes: {latency: 400}
 slos:
   - name: retry amplification in fault
     metric: retry_amplification

@@ -24,6 +24,7 @@ from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, FastHttpSession
 from harness.load.config import LoadConfig, RequestSpec
 from harness.load.records import RequestRecord, error_class_for_status
 from harness.load.validators import JsonFieldValidator, check_body
+from harness.redact import resolve_references
 from harness.scenario.dataset import fill
 
 __all__ = ["Rows", "Sender"]
@@ -75,7 +76,8 @@ class Sender:
         spec = self.choose(rng)
         row = self.rows.pick(number, rng)
         body_out = rng.choice(spec.bodies) if spec.bodies else spec.json
-        path, headers = spec.path, dict(spec.headers)
+        # Secret values come from the environment (harness.redact), never from the file.
+        path, headers = spec.path, resolve_references(spec.headers)
         validators = (*self.config.validators, *spec.validators)
         if row is not None:
             body_out, path = fill(body_out, row), fill(path, row)

@@ -8,6 +8,7 @@ against <run>`` fails when a metric got worse than in that run.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Final
@@ -93,7 +94,26 @@ def render_junit(summary: Summary, run_dir: Path, comparison: Comparison | None 
         ET.SubElement(properties, "property", {"name": name, "value": value})
     suite.extend(cases)
     add_resilience_suite(root, summary, suite_name)
+    _make_xml_safe(root)
     ET.indent(root)
     path = run_dir / JUNIT_FILE
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
     return path
+
+
+#: Characters XML 1.0 cannot carry at all, escaped or not (C0 controls but tab, CR, LF; lone
+#: surrogates; U+FFFE/U+FFFF). ElementTree escapes ``<&"`` but writes these as they are, which
+#: makes the file unparseable for every CI system.
+_NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
+def _make_xml_safe(root: ET.Element) -> None:
+    for element in root.iter():
+        if element.text:
+            element.text = _xml_text(element.text)
+        for key, value in element.attrib.items():
+            element.attrib[key] = _xml_text(value)

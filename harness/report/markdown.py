@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Final
 
@@ -37,7 +38,7 @@ def summary_markdown(summary: Summary, comparison: Comparison | None = None) -> 
     lines = [
         f"### brownout {word}: `{_cell(summary.scenario)}`",
         "",
-        f"Run `{_cell(summary.run_id)}`. {verdict_sentence(summary, comparison)}",
+        f"Run `{_cell(summary.run_id)}`. {_cell(verdict_sentence(summary, comparison))}",
         "",
     ]
     if summary.slos:
@@ -77,6 +78,13 @@ def render_markdown(summary: Summary, run_dir: Path, comparison: Comparison | No
     return path
 
 
+_MARKDOWN_SPECIAL: Final = re.compile(r"([\\`*_\[\]|])")
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 def _cell(text: str) -> str:
-    """Table cells cannot hold pipes or newlines."""
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Scenario strings as inert text: table cells cannot hold pipes or newlines, and names or
+    reasons from a scenario must not become HTML, links or emphasis in a PR comment."""
+    text = _CONTROL.sub(" ", text)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,14 +17,15 @@ __all__ = ["EventLog"]
 
 
 class EventLog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, redact: Callable[[Any], Any] | None = None) -> None:
         self.path = path
+        self._redact = redact
         self._lock = threading.Lock()
         self._file: IO[str] | None = path.open("a", encoding="utf-8")
 
     def emit(self, type_: str, *, t: float | None = None, **fields: Any) -> dict[str, Any]:
         record: dict[str, Any] = {"t": time.time() if t is None else t, "type": type_, **fields}
-        line = json.dumps(record, default=str)
+        line = json.dumps(self._redact(record) if self._redact else record, default=str)
         with self._lock:
             if self._file is not None:
                 self._file.write(line + "\n")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from harness.errors import InfrastructureError
 from harness.load import LoadConfig, build_locust_command, build_locust_env, build_worker_command
+from harness.redact import header_references
 from harness.run.events import EventLog
 from harness.run.rundir import RunDirectory
 from harness.run.supervisor import Child, Supervisor
@@ -31,6 +32,16 @@ from harness.scenario import Request, RequestTemplate, Scenario
 __all__ = ["LoadProcess", "build_load_config", "schedule_lag_p99_ms"]
 
 READY_TIMEOUT_S = 30.0
+
+
+def _request_specs(scenario: Scenario) -> list[Request]:
+    load = scenario.load
+    specs: list[Request] = [load.request]
+    for name in ("requests", "templates", "mix"):
+        extra = getattr(load, name, None)
+        if isinstance(extra, list):
+            specs += [item for item in extra if hasattr(item, "headers")]
+    return specs
 
 
 def build_load_config(
@@ -46,7 +57,8 @@ def build_load_config(
             "json": spec.json_body,
             "bodies": list(spec.bodies),
             "stream": spec.stream,
-            "headers": dict(spec.headers),
+            # Secrets reach Locust through its environment; the file holds references.
+            "headers": header_references(spec.headers, scenario.secrets)[0],
             "timeout_s": load.timeout_s,
         }
         if isinstance(spec, RequestTemplate):
@@ -136,6 +148,8 @@ class LoadProcess:
         config_path = self.run_dir.file("load_config.json")
         config.write(config_path)
         env = build_locust_env(config_path)
+        for spec in _request_specs(self.scenario):
+            env.update(header_references(spec.headers, self.scenario.secrets)[1])
         if self.workers == 1:
             master = self.supervisor.start(
                 "locust", build_locust_command(config_path, config), env=env

@@ -2,34 +2,46 @@
 
 The order matters and is the same on every exit path: load stops first (no new work), then every
 fault that is still active is removed, then the SUT, the mock providers and the fault proxy stop.
+Each step runs even when an earlier one failed; failures are collected and reported.
 Data already written stays in the run directory; ``run.json`` says whether the run completed.
 Analysis and reports are not done here (dependencies point one way): the CLI calls them next.
+
+Signals: the first SIGINT, SIGTERM or SIGHUP unwinds the run into that clean-up; any further one
+only makes process stops hurry (SIGKILL after 1 s), never skips the removal of a fault. A run
+started with SIGINT ignored (a background job of a script) keeps ignoring it and stops on
+SIGTERM. Everything created is in ``ledger.jsonl`` as it happens, and every child dies with the
+orchestrator (harness.run.childguard), so even a SIGKILL leaves nothing that ``brownout cleanup``
+(or the next ``brownout run``) cannot find and remove.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
+import os
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import urlsplit
 
-from harness.errors import BrownoutError, InfrastructureError, ScenarioError
+from harness.errors import BrownoutError, InfrastructureError, ScenarioError, UsageError
+from harness.redact import Redactor
 from harness.run.events import EventLog
+from harness.run.ledger import LEDGER_FILE, Ledger
+from harness.run.leftovers import clean_dead_runs
 from harness.run.load_process import LoadProcess
 from harness.run.observers import MetricScraper
 from harness.run.otlp import OTLPReceiver
 from harness.run.provider_control import ProviderControl
 from harness.run.rundir import RunDirectory
-from harness.run.supervisor import Supervisor, wait_http_ok
+from harness.run.supervisor import STOP_SIGNALS, Supervisor, signals_held, wait_http_ok
 from harness.run.timeline import (
     FaultLayer,
     FaultTimeline,
@@ -38,7 +50,7 @@ from harness.run.timeline import (
     planned_phases,
 )
 from harness.run.validity import RunValidity
-from harness.scenario import Scenario, load_scenario, locate_problem
+from harness.scenario import Fault, Scenario, is_loopback_host, load_scenario, locate_problem
 from harness.scenario.commands import (
     CommandError,
     CommandValues,
@@ -53,6 +65,9 @@ from harness.toxiproxy import ToxiproxyClient, ToxiproxyError
 __all__ = ["RunOptions", "RunResult", "run_scenario"]
 
 READY_TIMEOUT_S = 30.0
+#: Beyond the scenario's duration, how long start-up and shutdown may take before the run is
+#: stopped as if by SIGTERM: no run of brownout lasts forever, whatever hangs.
+MAX_OVERHEAD_S = 600.0
 
 
 @dataclass
@@ -66,6 +81,8 @@ class RunOptions:
     progress: Callable[[str], None] = field(default=lambda line: None)
     #: Called once the run directory exists (the CLI's live view tails its files).
     on_run_dir: Callable[[Path, Scenario], None] = field(default=lambda path, scenario: None)
+    #: Hard limit on the whole run; None: the scenario's duration plus MAX_OVERHEAD_S.
+    max_run_time_s: float | None = None
 
 
 @dataclass
@@ -77,47 +94,130 @@ class RunResult:
 
 
 class _Aborted(Exception):
-    """SIGTERM arrived; unwinds the run like Ctrl-C does."""
+    """A stop signal (or the hard time limit) arrived; unwinds the run like Ctrl-C does."""
+
+
+class _StopSignals:
+    """SIGINT/SIGTERM/SIGHUP while a run is live: the first raises ``_Aborted`` in the main
+    thread, every later one only sets ``hurry``. Handlers stay installed through the clean-up,
+    which is what the second signal must not interrupt."""
+
+    def __init__(self, hurry: threading.Event) -> None:
+        self.hurry = hurry
+        self.received: list[str] = []
+        self._armed = False
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in STOP_SIGNALS:
+            current = signal.getsignal(sig)
+            if sig == signal.SIGINT and current == signal.SIG_IGN:
+                continue  # a background job of a shell script: Ctrl-C is not ours; SIGTERM is
+            self._previous[sig] = current
+            signal.signal(sig, self._handle)
+
+    def arm(self) -> None:
+        """From here a signal raises ``_Aborted``; one that came while setting up (recorded,
+        nothing half-made) raises now."""
+        if self.received:
+            raise _Aborted(self.received[0])
+        self._armed = True
+
+    def disarm(self) -> None:
+        """From here on no signal raises: the clean-up runs to its end."""
+        self._armed = False
+
+    def restore(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received.append(signal.Signals(signum).name)
+        if self._armed:
+            self._armed = False
+            raise _Aborted(signal.Signals(signum).name)
+        if len(self.received) > 1:
+            self.hurry.set()
 
 
 def run_scenario(path: str | Path, options: RunOptions) -> RunResult:
     """Run the scenario at ``path``; an invalid scenario raises ScenarioError before any start."""
-    source = Path(path)
+    # Stop signals are taken over first: until the run is armed they are only recorded, so
+    # none can land between creating something and recording it.
+    stops = _StopSignals(threading.Event())
+    stops.install()
+    try:
+        return _run_scenario(Path(path), options, stops)
+    finally:
+        stops.restore()
+
+
+def _run_scenario(source: Path, options: RunOptions, stops: _StopSignals) -> RunResult:
     scenario = load_scenario(source, time_scale=options.time_scale)
+    _check_blast_radius(scenario, options)
+    say = options.progress
+    reach = "any address" if scenario.allow_non_loopback else "loopback addresses only"
+    say(f"allow_non_loopback: {str(scenario.allow_non_loopback).lower()} ({reach})")
+    clean_dead_runs(options.reports_dir, say)
+    max_run_s = options.max_run_time_s or scenario.duration_s + MAX_OVERHEAD_S
+    redactor = _redactor_for(scenario)
     run_dir = RunDirectory.create(options.reports_dir, scenario)
+    run_dir.redact = redactor.data
+    ledger = Ledger(run_dir.file(LEDGER_FILE))
+    ledger.run_started()
     run_dir.write_scenario(scenario)
     run_dir.start(scenario, time_scale=options.time_scale, source=source)
-    events = EventLog(run_dir.file("events.jsonl"))
+    run_dir.update(allow_non_loopback=scenario.allow_non_loopback, max_run_time_s=max_run_s)
+    events = EventLog(run_dir.file("events.jsonl"), redact=redactor.data if redactor else None)
     events.emit("run_started", run_id=run_dir.run_id, scenario=scenario.name)
     options.on_run_dir(run_dir.path, scenario)
     result = RunResult(run_dir=run_dir.path, scenario=scenario)
     validity = RunValidity(events)
-    run = _Run(scenario, source, run_dir, events, options, validity)
+    run = _Run(scenario, source, run_dir, events, options, ledger, redactor, validity)
+    run.supervisor.hurry = stops.hurry
+    limit = threading.Timer(max_run_s, _time_is_up, args=(run,))
+    limit.daemon = True
     status = "ok"
     try:
-        with _sigterm_aborts():
-            run.execute()
-    except (KeyboardInterrupt, _Aborted):
+        limit.start()
+        stops.arm()
+        run.execute()
+    except _Aborted as exc:
+        stops.disarm()
         status = "aborted"
         result.aborted = True
-        options.progress("aborted: stopping load, removing faults, stopping processes")
+        reason = "hard maximum run time reached" if run.timed_out else f"{exc} received"
+        events.emit("aborted", reason=reason)
+        say(f"aborted ({reason}): stopping load, removing faults, stopping processes")
     except BrownoutError as exc:
+        stops.disarm()
         status = "error"
         result.error = exc
         if not isinstance(exc, ScenarioError):
             validity.invalidate("run", f"the run failed: {str(exc).splitlines()[0]}")
-    except Exception as exc:  # a bug: still one verdict (invalid), then the traceback
+    except Exception as exc:  # a bug must still clean up and say so
+        stops.disarm()
         status = "error"
         validity.invalidate("run", f"the run failed: {type(exc).__name__}: {exc}")
-        raise
+        result.error = InfrastructureError(f"internal error: {type(exc).__name__}: {exc}")
     finally:
+        stops.disarm()
+        limit.cancel()
         cleanup_errors = run.cleanup()
         for problem in cleanup_errors:
             validity.invalidate("cleanup", f"cleanup failed: {problem}")
-        if cleanup_errors and result.error is None:
-            result.error = InfrastructureError("cleanup failed:\n" + "\n".join(cleanup_errors))
-            status = "error"
-        events.emit("run_ended", status=status)
+        if cleanup_errors:
+            say("clean-up could not undo everything:\n  " + "\n  ".join(cleanup_errors))
+            if result.error is None:
+                result.error = InfrastructureError("cleanup failed:\n" + "\n".join(cleanup_errors))
+                status = "error"
+            ledger.record("cleanup_failed", problems=cleanup_errors)
+        else:
+            ledger.close(status)
+        events.emit("run_ended", status=status, signals=stops.received)
         events.close()
         run_dir.update(
             ended_at=time.time(),
@@ -125,27 +225,72 @@ def run_scenario(path: str | Path, options: RunOptions) -> RunResult:
             complete=status == "ok",
             aborted=result.aborted,
             error=str(result.error) if result.error else None,
+            cleanup_errors=cleanup_errors,
+            signals=stops.received,
             valid=validity.valid,
             validity_problems=validity.problems,
         )
+    if stops.received and not result.aborted:
+        result.aborted = True  # a signal during clean-up of a failed run: still interrupted
     return result
 
 
-@contextmanager
-def _sigterm_aborts() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while the run is live (only possible on the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+def _redactor_for(scenario: Scenario) -> Redactor:
+    """Secrets of this run: ``${VAR}`` values and values under secret-looking names."""
+    redactor = Redactor(scenario.secrets)
+    redactor.add(redactor.secret_values_of(scenario.load.request.headers))
+    redactor.add(redactor.secret_values_of(scenario.sut.env))
+    return redactor
+
+
+def _time_is_up(run: _Run) -> None:
+    run.timed_out = True
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _check_blast_radius(scenario: Scenario, options: RunOptions) -> None:
+    """The Toxiproxy URL is a command-line option, so the loader cannot check it."""
+    url = options.toxiproxy_url
+    if url is None:
         return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise _Aborted()
-
-    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        _ = parts.port
+    except ValueError as exc:
+        raise UsageError(f"--toxiproxy-url {url!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise UsageError(f"--toxiproxy-url must be an http:// URL, found {url!r}")
+    if not scenario.allow_non_loopback and not is_loopback_host(host):
+        raise UsageError(
+            f"--toxiproxy-url {url!r}: {host!r} is not a loopback address; the scenario must "
+            "set allow_non_loopback: true for brownout to use it"
+        )
+
+
+class _LedgeredFaults:
+    """A fault layer that writes each fault to the ledger before applying it and after
+    removing it, so a dead run's faults can be found and removed by another process."""
+
+    def __init__(self, layer: FaultLayer, ledger: Ledger, where: Callable[[Fault], dict[str, str]]):
+        self.layer = layer
+        self.ledger = ledger
+        self.where = where
+
+    def _op(self, fault: Fault) -> str:
+        if fault.layer == "provider":
+            return "provider_fault"
+        return "proxy_disabled" if fault.type == "down" else "toxic"
+
+    def apply(self, fault: Fault) -> None:
+        self.ledger.record(self._op(fault), **self.where(fault))
+        self.layer.apply(fault)
+
+    def remove(self, fault: Fault) -> None:
+        self.layer.remove(fault)
+        op = self._op(fault)
+        gone = "proxy_enabled" if op == "proxy_disabled" else f"{op}_gone"
+        self.ledger.record(gone, **self.where(fault))
 
 
 class _Run:
@@ -158,15 +303,26 @@ class _Run:
         run_dir: RunDirectory,
         events: EventLog,
         options: RunOptions,
+        ledger: Ledger,
+        redactor: Redactor,
         validity: RunValidity,
     ) -> None:
+        self.redactor = redactor
         self.validity = validity
         self.scenario = scenario
         self.source = source
         self.run_dir = run_dir
         self.events = events
         self.options = options
-        self.supervisor = Supervisor(run_dir.file("logs"), events)
+        self.ledger = ledger
+        self.timed_out = False
+        self.supervisor = Supervisor(
+            run_dir.file("logs"),
+            events,
+            ledger=ledger,
+            allow_non_loopback=scenario.allow_non_loopback,
+            redact=redactor.text if redactor else None,
+        )
         self.components: dict[str, str] = {}
         self.toxiproxy: ToxiproxyClient | None = None
         self.created_proxies: list[str] = []
@@ -186,10 +342,22 @@ class _Run:
         proxy_urls = self._start_proxies(provider_urls)
         sut_url = self._start_sut(provider_urls, proxy_urls)
         self.run_dir.update(components=self.components)
-        layers: dict[str, FaultLayer] = {"provider": ProviderFaults(self.controls)}
+        controls = self.controls
+        layers: dict[str, FaultLayer] = {
+            "provider": _LedgeredFaults(
+                ProviderFaults(controls),
+                self.ledger,
+                lambda f: {"url": controls[f.target_name].base_url, "name": f.name},
+            )
+        }
         if self.toxiproxy is not None:
             names = {name: name for name in self.scenario.proxies}
-            layers["proxy"] = NetworkFaults(self.toxiproxy, names)
+            api = self.toxiproxy.url
+            layers["proxy"] = _LedgeredFaults(
+                NetworkFaults(self.toxiproxy, names),
+                self.ledger,
+                lambda f: {"api": api, "proxy": f.target_name, "name": f.name},
+            )
         self.timeline = FaultTimeline(self.scenario, layers, self.events, self.validity)
         if self.scenario.sut.metrics:
             self.scraper = MetricScraper(
@@ -297,14 +465,25 @@ class _Run:
             if upstream in provider_urls:
                 parts = urlsplit(provider_urls[upstream])
                 upstream = f"{parts.hostname}:{parts.port}"
-            try:
-                created = self.toxiproxy.create_proxy(name, listen=proxy.listen, upstream=upstream)
-            except ToxiproxyError as exc:
-                hint = ""
-                if exc.status == 409:
-                    hint = f"; a proxy named {name!r} already exists there: delete it or rename"
-                raise InfrastructureError(f"could not create proxy {name!r}: {exc}{hint}") from None
-            self.created_proxies.append(name)
+            embedded = self.options.toxiproxy_url is None
+            self.ledger.record("proxy", api=api_url, name=name, embedded=embedded)
+            with signals_held():  # created and recorded as ours, or neither
+                try:
+                    created = self.toxiproxy.create_proxy(
+                        name, listen=proxy.listen, upstream=upstream
+                    )
+                except ToxiproxyError as exc:
+                    hint = ""
+                    if exc.status == 409:
+                        hint = f"; a proxy named {name!r} already exists there: delete it or rename"
+                    raise InfrastructureError(
+                        f"could not create proxy {name!r}: {exc}{hint}"
+                    ) from None
+                self.created_proxies.append(name)
+            if not (self.scenario.allow_non_loopback or is_loopback_host(created.listen_host)):
+                raise InfrastructureError(
+                    f"proxy {name!r} listens on {created.listen}, not on a loopback address"
+                )
             urls[name] = f"http://{created.listen}"
             self.components[f"proxy-{name}"] = urls[name]
             self.options.progress(f"proxy {name}: {urls[name]} -> {upstream}")
@@ -407,36 +586,53 @@ class _Run:
     # -- clean-up ---------------------------------------------------------------------------
 
     def cleanup(self) -> list[str]:
-        """Undo everything, in order; never raises, returns what could not be undone."""
+        """Undo everything, in order; never raises, returns what could not be undone. Each step
+        runs whatever happened in the ones before it."""
         errors: list[str] = []
-        try:
-            if self.load is not None:
-                self.load.stop()
-        except Exception as exc:  # cleanup must go on whatever broke
-            errors.append(f"stopping load: {exc}")
-        if self.timeline is not None:
+
+        def step(what: str, action: Callable[[], object]) -> None:
             try:
-                self.timeline.remove_all()
-            except BrownoutError as exc:
-                errors.append(str(exc))
-        for control in self.controls.values():
-            # The provider may already be gone; its faults went with it.
-            with contextlib.suppress(BrownoutError):
-                control.clear_all()
-            control.close()
+                action()
+            except Exception as exc:  # clean-up must go on whatever broke
+                errors.append(f"{what}: {exc}")
+
+        if self.timeline is not None:
+            # First, so that no fault is applied while the rest of the clean-up runs.
+            step("stopping the fault timeline", self.timeline.stop)
+        if self.load is not None:
+            step("stopping load", self.load.stop)
+        if self.timeline is not None:
+            step("removing faults", self.timeline.remove_all)
+        for name, control in self.controls.items():
+            if self._alive(f"provider-{name}"):
+                step(f"clearing the faults of provider {name!r}", control.clear_all)
+            # else: the provider is gone, and its faults went with it
+            step(f"closing the control client of {name!r}", control.close)
         if self.scraper is not None:
-            self.scraper.stop()
+            step("stopping the metric scraper", self.scraper.stop)
         if self.toxiproxy is not None:
+            client = self.toxiproxy
+            embedded_gone = self.options.toxiproxy_url is None and not self._alive("faultproxy")
             for name in self.created_proxies:
-                try:
-                    self.toxiproxy.delete_proxy(name)
-                except ToxiproxyError as exc:
-                    errors.append(f"deleting proxy {name!r}: {exc}")
-            self.toxiproxy.close()
-        self.supervisor.stop_all()
+                if embedded_gone:
+                    self.ledger.record("proxy_gone", api=client.url, name=name)
+                    continue  # the embedded proxy died, and its proxies with it
+                step(
+                    f"deleting proxy {name!r}", functools.partial(self._delete_proxy, client, name)
+                )
+            step("closing the Toxiproxy client", client.close)
+        errors.extend(self.supervisor.stop_all())
         if self.otlp is not None:
-            self.otlp.close()  # after the SUT, so its last spans still arrive
+            step("closing the OTLP receiver", self.otlp.close)  # after the SUT: its last spans
         return errors
+
+    def _alive(self, child_name: str) -> bool:
+        return any(c.name == child_name and c.alive() for c in self.supervisor.children)
+
+    def _delete_proxy(self, client: ToxiproxyClient, name: str) -> None:
+        # A 404 is an error: something else removed a proxy brownout created.
+        client.delete_proxy(name)
+        self.ledger.record("proxy_gone", api=client.url, name=name)
 
 
 def _free_port() -> int:

@@ -7,6 +7,7 @@ HTTP client is the whole of the coupling.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -54,7 +55,9 @@ class ProviderControl:
             return response.text[:300]
 
     def clear_fault(self, name: str) -> None:
-        self._call("DELETE", f"/_brownout/faults/{name}", expect=(200, 204, 404))
+        """Remove the fault brownout set; a 404 means it vanished, which is an error (a fault
+        we cannot account for), not a success."""
+        self._call("DELETE", f"/_brownout/faults/{quote(name, safe='')}", expect=(200, 204))
 
     def clear_all(self) -> None:
         self._call("DELETE", "/_brownout/faults", expect=(200, 204))

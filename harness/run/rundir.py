@@ -11,6 +11,7 @@ import os
 import platform
 import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ class RunDirectory:
         self.path = path
         self.run_id = run_id
         self.info: dict[str, Any] = {}
+        #: Applied to everything written here (harness.redact): secrets never reach the disk.
+        self.redact: Callable[[Any], Any] = lambda data: data
 
     @classmethod
     def create(cls, reports_dir: Path, scenario: Scenario) -> RunDirectory:
@@ -49,7 +52,8 @@ class RunDirectory:
         return self.path / name
 
     def write_scenario(self, scenario: Scenario) -> None:
-        text = yaml.safe_dump(scenario.to_yaml_data(), sort_keys=False, allow_unicode=True)
+        data = self.redact(scenario.to_yaml_data())
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         self.file("scenario.yaml").write_text(text, encoding="utf-8")
 
     def start(self, scenario: Scenario, *, time_scale: float, source: Path) -> None:
@@ -81,5 +85,5 @@ class RunDirectory:
 
     def _write(self) -> None:
         tmp = self.file("run.json.tmp")
-        tmp.write_text(json.dumps(self.info, indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(self.redact(self.info), indent=2) + "\n", encoding="utf-8")
         tmp.replace(self.file("run.json"))

@@ -11,10 +11,12 @@ reported again by a later one, so each mistake appears once, at its place.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import sys
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
@@ -24,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from harness.errors import ScenarioError
+from harness.redact import interpolate
 from harness.scenario.commands import CommandError, CommandValues, expand_command
 from harness.scenario.durations import parse_duration
 from harness.scenario.load_checks import load_problems
@@ -44,6 +47,7 @@ from harness.scenario.source import (
     Located,
     Position,
     SourceLimitError,
+    SourceProblem,
     parse_yaml,
     read_source,
 )
@@ -71,7 +75,11 @@ def load_scenario(path: str | Path, *, time_scale: float = 1.0) -> Scenario:
     return parse_scenario(text, str(file)).scaled(time_scale)
 
 
-def parse_scenario(text: str, filename: str = "<scenario>") -> Scenario:
+def parse_scenario(
+    text: str, filename: str = "<scenario>", *, environ: Mapping[str, str] | None = None
+) -> Scenario:
+    """Validate scenario ``text``; ``${VAR}`` references are filled from ``environ``
+    (default: this process's environment)."""
     located = _parse_located(text, filename)
     problems: list[tuple[Position, str]] = [
         (p.position, f"{_dotted(p.path)}: {p.message}") for p in located.problems
@@ -79,6 +87,10 @@ def parse_scenario(text: str, filename: str = "<scenario>") -> Scenario:
     if not isinstance(located.data, dict):
         problems.append((Position(1, 1), "the scenario must be a mapping of keys to values"))
         raise ScenarioError(_format(problems, filename))
+    secrets = _interpolate(located, os.environ if environ is None else environ)
+    problems += [
+        (p.position, f"{_dotted(p.path)}: {p.message}") for p in located.problems[len(problems) :]
+    ]
     # A value the source pass already found wrong (a NaN, an unsupported tag) is not reported
     # again by the model: one mistake, one line.
     reported = [p.path for p in located.problems]
@@ -104,7 +116,52 @@ def parse_scenario(text: str, filename: str = "<scenario>") -> Scenario:
     if problems:
         raise ScenarioError(_format(problems, filename))
     assert scenario is not None
+    scenario._secrets = tuple(secrets)
     return scenario
+
+
+def _interpolate(located: Located, environ: Mapping[str, str]) -> list[str]:
+    """Fill ``${VAR}`` in the places that take it (see harness.redact); an unset variable is a
+    problem at its place. Returns the values substituted."""
+    data = located.data
+    secrets: list[str] = []
+
+    def fill(container: Any, key: Any, path: PathT) -> None:
+        value = container[key]
+        if not isinstance(value, str) or "${" not in value:
+            return
+        filled, used, missing = interpolate(value, environ)
+        container[key] = filled
+        secrets.extend(used)
+        for name in missing:
+            located.problems.append(
+                SourceProblem(
+                    located.position_of(path),
+                    path,
+                    f"environment variable {name} is not set (it is referenced as ${{{name}}})",
+                )
+            )
+
+    sut = data.get("sut")
+    if isinstance(sut, dict):
+        env = sut.get("env")
+        if isinstance(env, dict):
+            for key in env:
+                fill(env, key, ("sut", "env", key))
+        if "command" in sut:
+            command = sut["command"]
+            if isinstance(command, list):
+                for index in range(len(command)):
+                    fill(command, index, ("sut", "command", index))
+            else:
+                fill(sut, "command", ("sut", "command"))
+    load = data.get("load")
+    request = load.get("request") if isinstance(load, dict) else None
+    headers = request.get("headers") if isinstance(request, dict) else None
+    if isinstance(headers, dict):
+        for key in headers:
+            fill(headers, key, ("load", "request", "headers", key))
+    return secrets
 
 
 def _parse_located(text: str, filename: str) -> Located:

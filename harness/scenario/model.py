@@ -12,7 +12,15 @@ import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    model_validator,
+)
 
 from harness.scenario.durations import format_duration, parse_duration
 from harness.scenario.load_model import (
@@ -267,6 +275,12 @@ class Scenario(_Model):
     slos: list[SLO] = Field(default_factory=list)
     #: model name (or name prefix) → price; overrides and extends brownout's shipped table
     prices: dict[str, Price] = Field(default_factory=dict)
+    #: Values the loader took from the environment with ``${VAR}``: redacted wherever written.
+    _secrets: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
 
     def scaled(self, factor: float) -> Scenario:
         """The same scenario with its timeline (not fault magnitudes) multiplied by ``factor``."""

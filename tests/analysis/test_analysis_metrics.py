@@ -107,7 +107,7 @@ def test_goodput_uses_the_latency_slo_as_per_request_threshold(
         w,
         scenario=SCENARIO
         + "slos:\n  - {metric: latency_p99_ms, phase: run, max: 300}\n"
-        + "  - {metric: latency_p95_ms, phase: fault, max: 200}\n",
+        + "  - {metric: latency_p95_ms, phase: baseline, max: 200}\n",
     )
     # Baseline, 15 s long: 6 fast ok, 2 slow ok (250 ms > 200 threshold), 1 invalid, 1 failed.
     for i in range(6):
