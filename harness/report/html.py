@@ -21,6 +21,7 @@ from harness.report.charts import render_charts
 from harness.report.compare import Comparison, MetricDelta
 from harness.report.explain import render_explain
 from harness.report.formatting import format_value
+from harness.report.run_facts import read_run_facts
 
 __all__ = ["METRIC_LABELS", "render_html", "verdict_sentence"]
 
@@ -89,6 +90,7 @@ def render_html(summary: Summary, run_dir: Path, comparison: Comparison | None =
         recovery_text=summary.recovery.reason,
         drain_text=_drain_text(summary),
         explain_html=render_explain(summary),
+        facts=read_run_facts(run_dir),
     )
     path = run_dir / REPORT_FILE
     path.write_text(page, encoding="utf-8")

@@ -40,7 +40,7 @@ from harness.run.load_process import LoadProcess
 from harness.run.observers import MetricScraper
 from harness.run.otlp import OTLPReceiver
 from harness.run.provider_control import ProviderControl
-from harness.run.rundir import RunDirectory
+from harness.run.rundir import RunDirectory, host_load_avg
 from harness.run.supervisor import STOP_SIGNALS, Supervisor, signals_held, wait_http_ok
 from harness.run.timeline import (
     FaultLayer,
@@ -221,6 +221,7 @@ def _run_scenario(source: Path, options: RunOptions, stops: _StopSignals) -> Run
         events.close()
         run_dir.update(
             ended_at=time.time(),
+            host={**run_dir.info.get("host", {}), "load_avg_end": host_load_avg()},
             exit_status=status,
             complete=status == "ok",
             aborted=result.aborted,

@@ -69,6 +69,10 @@ class RunDirectory:
                 "platform": platform.platform(),
                 "python": platform.python_version(),
                 "cpus": os.cpu_count(),
+                # The host's load when the run started (1-minute average), and at its end
+                # (``load_avg_end``, written by the orchestrator): a report read later says
+                # whether the machine was busy while the SUT was measured.
+                "load_avg_start": _load_avg(),
             },
             "started_at": time.time(),
             "ended_at": None,
@@ -87,3 +91,16 @@ class RunDirectory:
         tmp = self.file("run.json.tmp")
         tmp.write_text(json.dumps(self.redact(self.info), indent=2) + "\n", encoding="utf-8")
         tmp.replace(self.file("run.json"))
+
+
+def _load_avg() -> float | None:
+    """The 1-minute load average, or None where the OS does not offer one."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def host_load_avg() -> float | None:
+    """The 1-minute load average now (for ``host.load_avg_end``)."""
+    return _load_avg()
