@@ -268,7 +268,7 @@ class ProgressDisplay:
         # The orchestrator's own periodic "t=…" line is superseded by the live view.
         if self._stats is not None and line.startswith("t="):
             return
-        self.console.print(f"brownout: {line}", markup=False, highlight=False)
+        self.console.print(f"brownout: {line}", markup=False, highlight=False, soft_wrap=True)
 
     def attach(self, run_dir: Path, scenario: Scenario) -> None:
         if self._thread is not None:
@@ -297,7 +297,9 @@ class ProgressDisplay:
             if self._live is not None:
                 self._live.update(self._table(snapshot))
             else:
-                self.console.print(f"brownout: {snapshot.line()}", markup=False, highlight=False)
+                self.console.print(
+                    f"brownout: {snapshot.line()}", markup=False, highlight=False, soft_wrap=True
+                )
 
     @staticmethod
     def _table(snapshot: LiveSnapshot) -> Table:
