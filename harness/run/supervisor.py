@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -168,6 +169,17 @@ class Supervisor:
     ) -> Child:
         log_path = self.log_dir / f"{name}.log"
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # The guard execs the program, so a missing one would only show as an early exit:
+        # say it here, as a start error, the way Popen itself would without the guard.
+        program = argv[0] if argv else ""
+        if "/" in program:
+            found = os.access(Path(cwd or ".") / program, os.X_OK)
+        else:
+            found = shutil.which(program, path=full_env.get("PATH")) is not None
+        if not found:
+            raise ComponentStartError(
+                f"could not start {name} ({program or 'an empty command'}): no such program"
+            )
         guarded = [sys.executable, "-S", str(GUARD), str(os.getpid()), "--", *argv]
         with signals_held():
             try:
