@@ -45,6 +45,7 @@ from harness.analysis.loading import RunData
 from harness.analysis.metrics import PreparedRun
 from harness.analysis.phases import PHASE_ORDER, REPORTED_PHASES
 from harness.analysis.verdict_models import Verdict
+from harness.scenario.model import RESILIENCE_METRICS
 
 __all__ = [
     "CUT_FAULT_TYPES",
@@ -57,20 +58,6 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 U64Array = npt.NDArray[np.uint64]
-
-#: The SLO metrics these verdicts add (registered in harness.scenario.SLO_METRICS).
-RESILIENCE_METRICS: Final = (
-    "retry_after_violation_rate",
-    "backoff_growth",
-    "retry_dispersion",
-    "max_attempts_per_call",
-    "retries_per_call",
-    "abandoned_work_rate",
-    "multi_layer_retry_rate",
-    "duplicate_call_rate",
-    "truncated_accepted_rate",
-    "client_cut_stream_rate",
-)
 
 #: Provider fault types that cut or spoil a stream from the provider's side (so a cut stream
 #: that met one is the provider's doing, not a client deadline).

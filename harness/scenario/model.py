@@ -72,6 +72,21 @@ def check_name(value: str) -> str:
 Name = Annotated[str, AfterValidator(check_name)]
 
 #: Metrics an SLO may name; harness.analysis computes every one of them per phase.
+#: The SLO metrics of the client-resilience verdicts (computed by harness.analysis.resilience,
+#: which imports this list: the scenario language owns the names an SLO may use).
+RESILIENCE_METRICS: tuple[str, ...] = (
+    "retry_after_violation_rate",
+    "backoff_growth",
+    "retry_dispersion",
+    "max_attempts_per_call",
+    "retries_per_call",
+    "abandoned_work_rate",
+    "multi_layer_retry_rate",
+    "duplicate_call_rate",
+    "truncated_accepted_rate",
+    "client_cut_stream_rate",
+)
+
 SLO_METRICS: tuple[str, ...] = (
     "requests",
     "throughput_rps",
@@ -89,16 +104,7 @@ SLO_METRICS: tuple[str, ...] = (
     "wasted_tokens",
     "recovery_time_s",
     # client-resilience verdicts (docs/metrics.md, "Client resilience")
-    "retry_after_violation_rate",
-    "backoff_growth",
-    "retry_dispersion",
-    "max_attempts_per_call",
-    "retries_per_call",
-    "abandoned_work_rate",
-    "multi_layer_retry_rate",
-    "duplicate_call_rate",
-    "truncated_accepted_rate",
-    "client_cut_stream_rate",
+    *RESILIENCE_METRICS,
     # cost in USD at the scenario's prices
     "cost_usd",
     "cost_per_success_usd",

@@ -61,7 +61,8 @@ def test_child_that_dies_is_reported_with_its_output(tmp_path: Path, events: Eve
 
 def test_child_ignoring_sigterm_is_killed(tmp_path: Path, events: EventLog) -> None:
     stubborn = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-    stubborn += "print('BROWNOUT_READY http://127.0.0.1:9', flush=True)\nwhile True: time.sleep(1)\n"
+    stubborn += "print('BROWNOUT_READY http://127.0.0.1:9', flush=True)\n"
+    stubborn += "while True: time.sleep(1)\n"
     supervisor = Supervisor(tmp_path / "logs", events)
     child = supervisor.start("stubborn", [sys.executable, "-c", stubborn])
     supervisor.wait_ready(child, 20)
