@@ -82,7 +82,25 @@ class _Process:
             self._tmp.cleanup()
 
 
-class MockProvider:
+class _Component:
+    """What every component shares: ``with`` starts it and stops it, however the block ends."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class MockProvider(_Component):
     """A mock OpenAI- (or Anthropic-) compatible provider in its own process.
 
     Point your service's SDK at ``base_url``; switch faults on for the span of a block::
@@ -154,14 +172,6 @@ class MockProvider:
             self._process.stop()
             self._process = None
             shutil.rmtree(self.journal_path.parent, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
@@ -293,7 +303,7 @@ class ProxyHandle:
             self._client.update_proxy(self.name, enabled=True)
 
 
-class FaultProxy:
+class FaultProxy(_Component):
     """The embedded Toxiproxy-compatible server in its own process (``url`` is its API).
 
     ``create(name, upstream)`` makes a proxy; ``toxic``/``down`` on it inject network faults::
@@ -325,14 +335,6 @@ class FaultProxy:
             self._process.stop()
             self._process = None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
         if self._process is None:
@@ -358,7 +360,7 @@ class FaultProxy:
             self.client.delete_proxy(name)
 
 
-class ServiceProcess:
+class ServiceProcess(_Component):
     """Your own service as a child process, for the span of a ``with`` block.
 
     ``argv`` may hold ``{port}`` (replaced by a free port; brownout then waits for ``health``)
@@ -405,14 +407,6 @@ class ServiceProcess:
         if self._process is not None:
             self._process.stop()
             self._process = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
