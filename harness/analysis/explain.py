@@ -15,9 +15,10 @@ from harness.analysis.cost import compute_cost
 from harness.analysis.impact import compute_impact
 from harness.analysis.loading import RunData
 from harness.analysis.metrics import PreparedRun
-from harness.analysis.models import PhaseMetrics
+from harness.analysis.models import LoadStage, PhaseMetrics
 from harness.analysis.request_ids import resolve_request_ids
 from harness.analysis.resilience import compute_resilience
+from harness.analysis.stages import load_stages
 from harness.analysis.traces import worst_traces
 from harness.analysis.verdict_models import (
     CostSummary,
@@ -36,6 +37,7 @@ class Explained:
     cost: CostSummary = field(default_factory=CostSummary)
     worst_requests: list[WorstRequest] = field(default_factory=list)
     impact: list[ImpactLine] = field(default_factory=list)
+    load_stages: list[LoadStage] = field(default_factory=list)
 
     def summary_fields(self) -> dict[str, Any]:
         return {
@@ -43,6 +45,7 @@ class Explained:
             "cost": self.cost,
             "worst_requests": self.worst_requests,
             "impact": self.impact,
+            "load_stages": self.load_stages,
         }
 
 
@@ -89,4 +92,5 @@ def explain_run(
         cost=cost.summary,
         worst_requests=worst_traces(data, prepared),
         impact=compute_impact(data, prepared),
+        load_stages=load_stages(data.events),
     )

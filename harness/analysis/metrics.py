@@ -81,6 +81,8 @@ class PreparedRun:
     req_retries: FloatArray | None
     req_failovers: FloatArray | None
     call_t: FloatArray
+    #: each call's duration at the provider (t_end - t), NaN where unknown
+    call_duration_ms: FloatArray
     #: each call's phase: its request's, when attributed; else the phase it arrived in
     call_phase: IntArray
     call_arrival_phase: IntArray
@@ -210,6 +212,7 @@ def prepare_run(
         req_retries=join.retries if any_join else None,
         req_failovers=join.failovers if any_join else None,
         call_t=call_t,
+        call_duration_ms=(calls["t_end"].to_numpy(dtype=np.float64) - call_t) * 1000.0,
         call_phase=call_phase,
         call_arrival_phase=arrival_phase,
         call_joined=joined,
@@ -432,8 +435,8 @@ def _one_phase(prepared: PreparedRun, name: str) -> PhaseMetrics:
 
 
 def _by_provider(prepared: PreparedRun, call_mask: BoolArray, metrics: PhaseMetrics) -> None:
-    """Calls, failures and tokens per provider and per provider endpoint; retries and
-    failovers per provider (a failover call is counted on the provider that received it)."""
+    """Calls, failures, tokens and call latency per provider and per provider endpoint; retries
+    and failovers per provider (a failover call is counted on the provider that received it)."""
     if not call_mask.any():
         return
     provider = prepared.call_provider[call_mask]
@@ -444,6 +447,7 @@ def _by_provider(prepared: PreparedRun, call_mask: BoolArray, metrics: PhaseMetr
             "endpoint": endpoint,
             "failed": prepared.call_failed[call_mask],
             "tokens": prepared.call_tokens[call_mask],
+            "duration": prepared.call_duration_ms[call_mask],
         }
     )
     names = prepared.call_provider_names
@@ -456,20 +460,32 @@ def _by_provider(prepared: PreparedRun, call_mask: BoolArray, metrics: PhaseMetr
     frame["retry"] = prepared.call_retry[call_mask]
     frame["failover"] = prepared.call_failover[call_mask]
     for code, group in frame.groupby("provider", sort=True):
+        latency = _call_latency(group)
         metrics.by_provider[label(int(str(code)), names)] = ProviderFigures(
             calls=len(group),
             failed_calls=int(group["failed"].sum()),
             tokens=int(group["tokens"].sum()),
             retry_calls=int(group["retry"].sum()) if known else None,
             failover_calls=int(group["failover"].sum()) if known else None,
+            latency_p50_ms=latency["p50"],
+            latency_p95_ms=latency["p95"],
         )
     for (p_code, e_code), group in frame.groupby(["provider", "endpoint"], sort=True):
         key = f"{label(int(str(p_code)), names)} {label(int(str(e_code)), endpoints)}"
+        latency = _call_latency(group)
         metrics.by_endpoint[key] = ProviderFigures(
             calls=len(group),
             failed_calls=int(group["failed"].sum()),
             tokens=int(group["tokens"].sum()),
+            latency_p50_ms=latency["p50"],
+            latency_p95_ms=latency["p95"],
         )
+
+
+def _call_latency(group: pd.DataFrame) -> dict[str, float | None]:
+    """p50 and p95 of one provider's (or endpoint's) call durations: a slow provider shows."""
+    durations = group["duration"].to_numpy(dtype=np.float64)
+    return {"p50": _percentile(durations, 50), "p95": _percentile(durations, 95)}
 
 
 def compute_timeseries(prepared: PreparedRun, *, window_s: float) -> TimeSeries:

@@ -19,6 +19,7 @@ __all__ = [
     "AttemptsPerRequest",
     "FaultWindowResult",
     "LatencyPercentiles",
+    "LoadStage",
     "PhaseMetrics",
     "ProviderFigures",
     "RecoveryResult",
@@ -57,6 +58,9 @@ class ProviderFigures(_Model):
     retry_calls: int | None = None
     #: calls of requests that had first called another provider
     failover_calls: int | None = None
+    #: duration of the calls at the provider (t_end - t), all statuses
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
 
 
 class PhaseMetrics(_Model):
@@ -166,6 +170,30 @@ class FaultWindowResult(_Model):
     error_classes_during: dict[str, int] = Field(default_factory=dict)
 
 
+class LoadStage(_Model):
+    """A load stage as it began (a ``load_stage`` event), so charts can mark the change."""
+
+    #: when the stage began (epoch seconds)
+    t: float
+    index: int
+    users: float | None = None
+    rate: float | None = None
+    ramp: bool = False
+    duration_s: float | None = None
+
+    @property
+    def label(self) -> str:
+        """'rate 20/s', 'ramp to 20 users', ...: what the load became at this stage."""
+        target = (
+            f"{self.rate:g}/s"
+            if self.rate is not None
+            else f"{self.users:g} users"
+            if self.users is not None
+            else "?"
+        )
+        return f"ramp to {target}" if self.ramp else target
+
+
 class SLOResult(_Model):
     name: str
     metric: str
@@ -267,6 +295,8 @@ class Summary(_Model):
     worst_requests: list[WorstRequest] = Field(default_factory=list)
     #: which fault, through which path, the bad requests met (harness.analysis.impact)
     impact: list[ImpactLine] = Field(default_factory=list)
+    #: the load stages as they began (events.jsonl ``load_stage``), drawn on the charts
+    load_stages: list[LoadStage] = Field(default_factory=list)
 
     @property
     def failed_slos(self) -> list[SLOResult]:

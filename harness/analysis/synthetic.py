@@ -114,6 +114,7 @@ class RunDirWriter:
         stream_completed: bool | None = None,
         retry_count: int | None = None,
         fingerprint: str = "0" * 16,
+        provider: str = "openai",
     ) -> None:
         self._write(
             "provider_calls.jsonl",
@@ -121,7 +122,7 @@ class RunDirWriter:
                 "t": self.t0 + at,
                 "t_end": self.t0 + at + latency_ms / 1000.0,
                 "provider": "openai",
-                "name": "openai",
+                "name": provider,
                 "endpoint": "/v1/chat/completions",
                 "method": "POST",
                 "model": "gpt-4o-mini",

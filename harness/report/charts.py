@@ -26,6 +26,7 @@ __all__ = ["Chart", "render_charts"]
 _FAULT_COLOURS: Final = ("#f4a3a3", "#f7c97f", "#c3a6e8", "#9fd0e0")
 _PHASE_LABELS: Final = ("baseline", "fault", "recovery")
 _INK: Final = "#222222"
+_STAGE_INK: Final = "#00707a"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ def render_charts(summary: Summary) -> list[Chart]:
     if not series.t or series.t0 is None:
         return []
     half = series.window_s / 2
+    stage_note = (
+        " Teal dash-dot lines mark where a load stage began, labelled with the load it set."
+        if len(summary.load_stages) >= 2
+        else ""
+    )
     x = [t + half for t in series.t]  # plot each window at its middle
 
     charts = []
@@ -75,7 +81,7 @@ def render_charts(summary: Summary) -> list[Chart]:
                 "Lines are the median (p50) and 95th-percentile latency of user requests started "
                 "in each window; the red area is the share of them that failed. Shaded bands are "
                 "fault windows. A gap in the lines is a window in which no request started (no "
-                "latency to show), not a fall to zero."
+                "latency to show), not a fall to zero." + stage_note
             ),
             data_uri=_svg_uri(fig),
             alt="User latency p50 and p95 and error rate over time, fault windows shaded",
@@ -104,7 +110,7 @@ def render_charts(summary: Summary) -> list[Chart]:
                 "(requests users sent), the system is multiplying load, usually by retrying. "
                 "The dotted line is goodput: requests that succeeded in time. The dashed line "
                 "(right axis) is fan-out, the calls each user request caused, so amplification "
-                "shows as a ratio."
+                "shows as a ratio." + stage_note
             ),
             data_uri=_svg_uri(fig),
             alt="Provider attempts per second and user requests per second over time",
@@ -148,7 +154,7 @@ def render_charts(summary: Summary) -> list[Chart]:
             how_to_read=(
                 "A queue that keeps growing during a fault and does not drain after it is the "
                 "signature of overload; one that stays high after the fault is gone suggests a "
-                "metastable failure."
+                "metastable failure." + stage_note
             ),
             data_uri=_svg_uri(fig),
             alt="SUT queue depth and provider in-flight calls over time",
@@ -190,6 +196,7 @@ def _decorate(ax: Axes, summary: Summary, legend_axes: Sequence[Axes]) -> None:
             color=_INK,
             clip_on=True,
         )
+    _mark_load_stages(ax, summary, t0, end)
     for name in _PHASE_LABELS:
         phase = summary.phases.get(name)
         if phase is None or phase.start is None:
@@ -253,6 +260,32 @@ def _decorate(ax: Axes, summary: Summary, legend_axes: Sequence[Axes]) -> None:
             ncols=len(handles),
             fontsize=8.5,
             frameon=False,
+        )
+
+
+def _mark_load_stages(ax: Axes, summary: Summary, t0: float, end: float) -> None:
+    """A dash-dot line where each load stage began (``load_stage`` events), labelled with what
+    the load became, so a change in load is never mistaken for the fault's effect. A run with a
+    single stage (constant load) draws nothing."""
+    stages = summary.load_stages
+    if len(stages) < 2:
+        return
+    for stage in stages:
+        at = stage.t - t0
+        if at < 0 or stage.t > end:
+            continue
+        ax.axvline(at, color=_STAGE_INK, lw=1.0, ls="-.", zorder=1)
+        ax.text(
+            at,
+            0.2,
+            f" stage {stage.index + 1}: {stage.label}",
+            transform=ax.get_xaxis_transform(),
+            fontsize=7,
+            color=_STAGE_INK,
+            rotation=90,
+            va="bottom",
+            ha="right",
+            clip_on=True,
         )
 
 

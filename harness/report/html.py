@@ -21,6 +21,7 @@ from harness.report.charts import render_charts
 from harness.report.compare import Comparison, MetricDelta
 from harness.report.explain import render_explain
 from harness.report.formatting import format_value
+from harness.report.providers import failover_sentence, provider_rows
 from harness.report.run_facts import read_run_facts
 
 __all__ = ["METRIC_LABELS", "render_html", "verdict_sentence"]
@@ -84,6 +85,9 @@ def render_html(summary: Summary, run_dir: Path, comparison: Comparison | None =
         phase_spans=[_phase_span(summary, p) for p in PHASE_COLUMNS],
         metric_rows=_metric_rows(summary),
         charts=render_charts(summary),
+        provider_table=provider_rows(summary),
+        endpoint_table=provider_rows(summary, endpoints=True),
+        failover_text=failover_sentence(summary),
         faults=_fault_rows(summary),
         error_rows=_error_rows(summary),
         started=_clock(summary.load_started),
@@ -362,6 +366,8 @@ def _fault_rows(summary: Summary) -> list[dict[str, str]]:
                     if f.requests_during
                     else ""
                 ),
+                "goodput": format_value(f.goodput_during_rps, "float"),
+                "p95": format_value(f.latency_p95_during_ms, "ms"),
                 "calls_hit": f"{f.calls_hit:,}",
                 "failed_hit": f"{f.failed_requests_hit:,}",
             }
