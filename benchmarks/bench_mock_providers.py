@@ -187,7 +187,7 @@ def serve(kind: str, interval_ms: float, journal: str | None, gaps_path: str | N
     server: Any
     if kind == "mock":
         from mock_providers import MockApp, MockConfig
-        from mock_providers.models import default_models, with_latency
+        from mock_providers.core.models import default_models, with_latency
 
         models = with_latency(default_models("openai"), 0.0, 1000.0 / interval_ms, 0.0)
         mock = MockApp(MockConfig("openai", journal=journal, models=models))

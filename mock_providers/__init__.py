@@ -6,8 +6,8 @@ or embed one with `MockServer(MockConfig("openai")).start()`.
 
 from mock_providers.app import MockApp, MockConfig
 from mock_providers.cli import main
-from mock_providers.faults import CATALOGUE, FaultSpecError
-from mock_providers.models import ModelSpec
+from mock_providers.core.faults import CATALOGUE, FaultSpecError
+from mock_providers.core.models import ModelSpec
 from mock_providers.server import READY_PREFIX, MockServer, serve
 
 __all__ = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,29 +16,28 @@ from typing import Any
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from mock_providers import anthropic_routes, openai_routes
-from mock_providers.answers import AnswerEngine
-from mock_providers.call import Aborter, Call, Headers, Receive, Send
-from mock_providers.capacity import CapacitySpec, Limiter
-from mock_providers.control import PREFIX, ControlState, Stats, handle_control
-from mock_providers.drift import profile_names
-from mock_providers.engine import ChatFormat, Engine
-from mock_providers.faults import Fault, FaultSet, named_faults
-from mock_providers.journal import CallRecord, Journal, fingerprint
-from mock_providers.limits import MAX_BODY_BYTES
-from mock_providers.models import Flavour, ModelBook, ModelSpec, default_models
-from mock_providers.pipeline import replay_whole
-from mock_providers.ratelimit import AccountLimits, api_key
-from mock_providers.replay import ReplayCache, ReplayEntry, StreamReplayEntry
-from mock_providers.streaming import replay_stream
-from mock_providers.tokenizer import DEFAULT_TOKENIZER, TokenizerProfile
-from mock_providers.wire import WireError
+from mock_providers.core.answers import AnswerEngine
+from mock_providers.core.call import Aborter, Call, Headers, Receive, Send
+from mock_providers.core.capacity import CapacitySpec, Limiter
+from mock_providers.core.control import PREFIX, ControlState, Stats, handle_control
+from mock_providers.core.drift import profile_names
+from mock_providers.core.engine import ChatFormat, Engine
+from mock_providers.core.faults import Fault, FaultSet, named_faults
+from mock_providers.core.flavour import Handler
+from mock_providers.core.journal import CallRecord, Journal, fingerprint
+from mock_providers.core.limits import MAX_BODY_BYTES
+from mock_providers.core.models import Flavour, ModelBook, ModelSpec, default_models
+from mock_providers.core.pipeline import replay_whole
+from mock_providers.core.ratelimit import AccountLimits, api_key
+from mock_providers.core.replay import ReplayCache, ReplayEntry, StreamReplayEntry
+from mock_providers.core.streaming import replay_stream
+from mock_providers.core.tokenizer import DEFAULT_TOKENIZER, TokenizerProfile
+from mock_providers.core.wire import WireError
+from mock_providers.flavours import flavour_spec
 
 log = logging.getLogger("mock_providers")
 
 METRICS_PATH = PREFIX + "/metrics"
-ANTHROPIC_ORG = b"00000000-0000-4000-8000-b70e0a1c0de0"
-Handler = Callable[["MockApp", Call, Any], Awaitable[None]]
 
 
 @dataclass
@@ -95,16 +93,10 @@ class MockApp:
             limiter=self.limiter,
             on_change=self._faults_changed,
         )
-        self.routes: dict[tuple[str, str], Handler]
-        self.format: ChatFormat
-        if config.flavour == "openai":
-            self.routes = openai_routes.ROUTES
-            self.format = openai_routes.FORMAT
-            self._headers = self._openai_headers
-        else:
-            self.routes = anthropic_routes.ROUTES
-            self.format = anthropic_routes.FORMAT
-            self._headers = self._anthropic_headers
+        self.spec = spec = flavour_spec(config.flavour)
+        self.routes: dict[tuple[str, str], Handler] = spec.routes
+        self.format: ChatFormat = spec.format
+        self._normalise = spec.normalise_path
         self._paths = {path for _, path in self.routes}
         # Set by the server: resets a client's TCP connection (for `connection_reset`).
         self.aborter: Aborter | None = None
@@ -133,7 +125,7 @@ class MockApp:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": answer})
             return
-        endpoint = openai_routes.normalise_path(path) if self.flavour == "openai" else path
+        endpoint = self._normalise(path)
         handler = self.routes.get((method, endpoint))
         if handler is None and endpoint.startswith("/v1/models/") and method == "GET":
             handler = self.routes.get(("GET", "/v1/models/{model}"))
@@ -314,7 +306,7 @@ class MockApp:
             headers = [
                 (b"content-type", b"application/json"),
                 (b"content-length", b"%d" % len(body)),
-                *self._replay_headers(),
+                *self.spec.replay_headers(self.account),
             ]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
@@ -335,21 +327,6 @@ class MockApp:
         self.journal.write_line(
             entry.journal_line(t, latency_ms, request_id, traceparent, retry, in_flight)
         )
-
-    def _replay_headers(self) -> Headers:
-        if self.flavour == "openai":
-            return [
-                (b"x-request-id", openai_routes.request_id().encode()),
-                (b"openai-organization", b"org-brownout"),
-                (b"openai-processing-ms", b"0"),
-                (b"openai-version", b"2020-10-01"),
-                *self.account.openai_headers(),
-            ]
-        return [
-            (b"request-id", anthropic_routes.request_id().encode()),
-            (b"anthropic-organization-id", ANTHROPIC_ORG),
-            *self.account.anthropic_headers(),
-        ]
 
     def close(self) -> None:
         """Flush and close the journal (idempotent)."""
@@ -405,35 +382,9 @@ class MockApp:
             record["retry_after_s"] = call.retry_after_s
         self.journal.write(record)
 
-    # ---- per-provider response headers -------------------------------------------------------
-
-    def _openai_headers(self, call: Call) -> Headers:
-        call.request_id = rid = openai_routes.request_id()
-        account = self.account
-        return [
-            (b"x-request-id", rid.encode()),
-            (b"openai-organization", b"org-brownout"),
-            (b"openai-processing-ms", b"%d" % call.elapsed_ms()),
-            (b"openai-version", b"2020-10-01"),
-            *(
-                account.key_openai_headers(call.api_key)
-                if account.enforced
-                else account.openai_headers()
-            ),
-        ]
-
-    def _anthropic_headers(self, call: Call) -> Headers:
-        call.request_id = rid = anthropic_routes.request_id()
-        account = self.account
-        return [
-            (b"request-id", rid.encode()),
-            (b"anthropic-organization-id", ANTHROPIC_ORG),
-            *(
-                account.key_anthropic_headers(call.api_key)
-                if account.enforced
-                else account.anthropic_headers()
-            ),
-        ]
+    def _headers(self, call: Call) -> Headers:
+        """This flavour's response headers for one call."""
+        return self.spec.headers(self.account, call)
 
 
 # POST endpoints that do not take a serving slot (no model runs for them).

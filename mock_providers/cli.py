@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 
 from mock_providers.app import MockConfig
-from mock_providers.faults import FaultSpecError
-from mock_providers.models import FLAVOURS, Flavour, default_models, with_latency
+from mock_providers.core.faults import FaultSpecError
+from mock_providers.core.models import FLAVOURS, Flavour, default_models, with_latency
 from mock_providers.provider_config import ProviderFile, parse_provider_file
 from mock_providers.server import READY_PREFIX, serve
 

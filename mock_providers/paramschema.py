@@ -13,15 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mock_providers.drift import profile_names
-from mock_providers.faults import (
+from mock_providers.core.drift import profile_names
+from mock_providers.core.faults import (
     CAPACITY_PARAMS,
     CATALOGUE,
     COMMON_PARAMS,
     OVERLOAD_STATUSES,
     ParamSpec,
 )
-from mock_providers.models import FLAVOURS
+from mock_providers.core.models import FLAVOURS
 
 _TYPES = {
     "int": "integer",

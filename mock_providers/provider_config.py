@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mock_providers.capacity import CapacitySpec, parse_capacity
-from mock_providers.faults import FaultSpecError
-from mock_providers.models import Flavour, ModelSpec
+from mock_providers.core.capacity import CapacitySpec, parse_capacity
+from mock_providers.core.faults import FaultSpecError
+from mock_providers.core.models import Flavour, ModelSpec
 
 __all__ = ["ProviderFile", "parse_provider_file"]
 

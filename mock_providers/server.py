@@ -20,8 +20,8 @@ from typing import Any
 import uvicorn
 
 from mock_providers.app import MockApp, MockConfig
-from mock_providers.call import Aborter
-from mock_providers.limits import GuardedProtocol
+from mock_providers.core.call import Aborter
+from mock_providers.core.limits import GuardedProtocol
 
 READY_PREFIX = "BROWNOUT_READY"
 GRACEFUL_SHUTDOWN_S = 5

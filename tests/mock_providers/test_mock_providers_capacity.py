@@ -16,9 +16,9 @@ import orjson
 import pytest
 from mockprov_support import Mock, wait_until
 
-from mock_providers.capacity import CapacitySpec, Limiter, parse_capacity
-from mock_providers.faults import FaultSpecError
-from mock_providers.models import default_models, with_latency
+from mock_providers.core.capacity import CapacitySpec, Limiter, parse_capacity
+from mock_providers.core.faults import FaultSpecError
+from mock_providers.core.models import default_models, with_latency
 
 Q = [{"role": "user", "content": "What is the capital of France?"}]
 TTFT_MS = 300.0

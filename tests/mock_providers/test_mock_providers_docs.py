@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mockprov_support import REPO
 
+from mock_providers.core.faults import CATALOGUE
 from mock_providers.faultdoc import render
-from mock_providers.faults import CATALOGUE
 
 
 def test_faults_md_matches_catalogue() -> None:

@@ -11,7 +11,7 @@ import openai
 import pytest
 from mockprov_support import Mock, start_mock
 
-from mock_providers.drift import all_profiles, profile_names
+from mock_providers.core.drift import all_profiles, profile_names
 
 Q = [{"role": "user", "content": "What is the capital of France?"}]
 W = [{"role": "user", "content": "Weather in Paris?"}]

@@ -226,7 +226,7 @@ def test_responses_api(openai_mock: Mock, client: openai.OpenAI) -> None:
 
 
 def test_latency_profile_applies_to_replayed_calls(make_mock: Callable[..., Mock]) -> None:
-    from mock_providers.models import default_models, with_latency
+    from mock_providers.core.models import default_models, with_latency
 
     mock = make_mock("openai", models=with_latency(default_models("openai"), 150, 0, 0))
     bodies = []

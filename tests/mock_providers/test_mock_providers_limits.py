@@ -9,7 +9,7 @@ import time
 import pytest
 from mockprov_support import Mock
 
-from mock_providers.limits import MAX_HEADER_BYTES, MAX_HEADERS, GuardedProtocol
+from mock_providers.core.limits import MAX_HEADER_BYTES, MAX_HEADERS, GuardedProtocol
 
 
 def connect(mock: Mock) -> socket.socket:

@@ -78,7 +78,7 @@ def test_strict_models_restores_404(make_mock: Callable[..., Mock]) -> None:
 
 
 def test_model_cards_add_and_override(make_mock: Callable[..., Mock]) -> None:
-    from mock_providers.models import OPENAI_MODELS, merge_models
+    from mock_providers.core.models import OPENAI_MODELS, merge_models
 
     cards = merge_models(
         OPENAI_MODELS, (ModelSpec("gpt-4o-mini", 50, 10), ModelSpec("house-model", 64_000, 512))

@@ -18,7 +18,7 @@ from harness.scenario import PROVIDER_FAULT_TYPES, parse_scenario
 from harness.scenario.provider_faults import provider_fault_params_schema
 from harness.scenario.provider_model import provider_file
 from mock_providers import CATALOGUE
-from mock_providers.models import default_models
+from mock_providers.core.models import default_models
 from mock_providers.paramschema import render
 from mock_providers.provider_config import parse_provider_file
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from mockprov_support import REPO
 
-from mock_providers.cadence import wakeups
-from mock_providers.call import Call
-from mock_providers.replay import StreamReplayEntry
-from mock_providers.streaming import pace_frames
+from mock_providers.core.cadence import wakeups
+from mock_providers.core.call import Call
+from mock_providers.core.replay import StreamReplayEntry
+from mock_providers.core.streaming import pace_frames
 
 INTERVAL_S = 0.02
 N_PACED = 21  # the role frame and 20 tokens, like a 20-token reply

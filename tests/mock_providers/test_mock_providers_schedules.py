@@ -9,7 +9,7 @@ import httpx
 import pytest
 from mockprov_support import Mock
 
-from mock_providers.faults import parse_fault
+from mock_providers.core.faults import parse_fault
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mock_providers.models import Flavour
-from mock_providers.ratelimit import TokenBucket
+from mock_providers.core.models import Flavour
+from mock_providers.core.ratelimit import TokenBucket
 
 ParamKind = Literal["int", "float", "bool", "str", "str_list", "int_or_null", "float_or_null"]
 

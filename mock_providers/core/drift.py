@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from mock_providers.wire import DONE, HTML_CT, Frame
+from mock_providers.core.wire import DONE, HTML_CT, Frame
 
 JSON_CT = b"application/json"
 

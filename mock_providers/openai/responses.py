@@ -12,9 +12,8 @@ from typing import Any
 
 import orjson
 
-from mock_providers.openai_wire import OpenAIFormat
-from mock_providers.tokenizer import TokenizerProfile
-from mock_providers.wire import (
+from mock_providers.core.tokenizer import TokenizerProfile
+from mock_providers.core.wire import (
     ChatRequest,
     Frame,
     Reply,
@@ -24,6 +23,7 @@ from mock_providers.wire import (
     new_id,
     text_of,
 )
+from mock_providers.openai.wire import OpenAIFormat
 
 
 def _bad(message: str, param: str | None = None) -> WireError:

@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
-from mock_providers.models import ModelSpec
-from mock_providers.tokenizer import TokenizerProfile
-from mock_providers.wire import (
+from mock_providers.core.models import ModelSpec
+from mock_providers.core.tokenizer import TokenizerProfile
+from mock_providers.core.wire import (
     ChatRequest,
     Frame,
     Reply,

@@ -14,9 +14,9 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from mock_providers.models import ModelSpec
-from mock_providers.tokenizer import TokenizerProfile
-from mock_providers.wire import WireError
+from mock_providers.core.models import ModelSpec
+from mock_providers.core.tokenizer import TokenizerProfile
+from mock_providers.core.wire import WireError
 
 
 @dataclass

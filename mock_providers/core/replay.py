@@ -16,7 +16,7 @@ from itertools import accumulate
 
 import orjson
 
-from mock_providers.wire import new_id
+from mock_providers.core.wire import new_id
 
 MAX_ENTRIES = 4096
 _CREATED = re.compile(rb'"created(?:_at)?":(\d+)')

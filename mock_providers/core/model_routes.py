@@ -4,17 +4,15 @@ and one model are rendered: one pair of handlers, built per flavour."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from mock_providers.call import Call
-from mock_providers.engine import JSON_CT, ChatFormat, decide
-from mock_providers.models import ModelSpec
-from mock_providers.pipeline import serve_simple
-
-if TYPE_CHECKING:
-    from mock_providers.app import Handler, MockApp
+from mock_providers.core.call import Call
+from mock_providers.core.engine import JSON_CT, ChatFormat, decide
+from mock_providers.core.flavour import Handler, Provider
+from mock_providers.core.models import ModelSpec
+from mock_providers.core.pipeline import serve_simple
 
 
 def model_handlers(
@@ -24,14 +22,14 @@ def model_handlers(
 ) -> tuple[Handler, Handler]:
     """(list_models, get_model) for one flavour; faults apply to them like to any call."""
 
-    async def list_models(app: MockApp, call: Call, payload: Any) -> None:
+    async def list_models(app: Provider, call: Call, payload: Any) -> None:
         fired = decide(app.faults, call, None, False)
         if await serve_simple(call, fmt, app.engine, fired, None, 0):
             return
         models = tuple(app.engine.models.values())
         await call.respond(200, orjson.dumps(render_list(models)), JSON_CT)
 
-    async def get_model(app: MockApp, call: Call, payload: Any) -> None:
+    async def get_model(app: Provider, call: Call, payload: Any) -> None:
         model_id = call.endpoint[len("/v1/models/") :]
         call.model = model_id
         spec = app.engine.models.get(model_id)

@@ -13,9 +13,9 @@ import time
 
 import orjson
 
-from mock_providers.call import Call, Headers
-from mock_providers.drift import apply_body_drift
-from mock_providers.engine import (
+from mock_providers.core.call import Call, Headers
+from mock_providers.core.drift import apply_body_drift
+from mock_providers.core.engine import (
     JSON_CT,
     ChatFormat,
     Engine,
@@ -25,13 +25,13 @@ from mock_providers.engine import (
     pre_response_delay,
     ttft_seconds,
 )
-from mock_providers.faults import Fault
-from mock_providers.models import ModelSpec
-from mock_providers.ratelimit import DEFAULT_RPM
-from mock_providers.replay import ReplayEntry
-from mock_providers.streaming import send_stream
-from mock_providers.tokenizer import TokenizerProfile
-from mock_providers.wire import HTML_CT, ChatRequest, Reply, WireError, edge_html
+from mock_providers.core.faults import Fault
+from mock_providers.core.models import ModelSpec
+from mock_providers.core.ratelimit import DEFAULT_RPM
+from mock_providers.core.replay import ReplayEntry
+from mock_providers.core.streaming import send_stream
+from mock_providers.core.tokenizer import TokenizerProfile
+from mock_providers.core.wire import HTML_CT, ChatRequest, Reply, WireError, edge_html
 
 REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
 

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mock_providers.answers import AnswerEngine
-from mock_providers.call import Call
-from mock_providers.faults import Fault, FaultSet
-from mock_providers.models import ModelBook, ModelSpec
-from mock_providers.ratelimit import AccountLimits
-from mock_providers.tokenizer import TokenizerProfile
-from mock_providers.wire import Frame, Reply, WireError
+from mock_providers.core.answers import AnswerEngine
+from mock_providers.core.call import Call
+from mock_providers.core.faults import Fault, FaultSet
+from mock_providers.core.models import ModelBook, ModelSpec
+from mock_providers.core.ratelimit import AccountLimits
+from mock_providers.core.tokenizer import TokenizerProfile
+from mock_providers.core.wire import Frame, Reply, WireError
 
 JSON_CT = b"application/json"
 

@@ -26,14 +26,14 @@ from collections import deque
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from mock_providers.faults import (
+from mock_providers.core.faults import (
     CAPACITY_PARAMS,
     OVERLOAD_STATUSES,
     FaultSpecError,
     check_overload_status,
     check_param,
 )
-from mock_providers.models import Flavour
+from mock_providers.core.models import Flavour
 
 __all__ = ["CapacitySpec", "Limiter", "parse_capacity"]
 

@@ -18,9 +18,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from mock_providers.capacity import Limiter
-from mock_providers.faults import Fault, FaultSet, FaultSpecError, parse_fault
-from mock_providers.models import Flavour
+from mock_providers.core.capacity import Limiter
+from mock_providers.core.faults import Fault, FaultSet, FaultSpecError, parse_fault
+from mock_providers.core.models import Flavour
 
 PREFIX = "/_brownout"
 

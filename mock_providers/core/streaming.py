@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
-from mock_providers.cadence import wakeups
-from mock_providers.call import Call
-from mock_providers.drift import apply_frame_drift
-from mock_providers.engine import (
+from mock_providers.core.cadence import wakeups
+from mock_providers.core.call import Call
+from mock_providers.core.drift import apply_frame_drift
+from mock_providers.core.engine import (
     ChatFormat,
     Engine,
     first_of,
@@ -20,10 +20,10 @@ from mock_providers.engine import (
     note,
     ttft_seconds,
 )
-from mock_providers.faults import Fault
-from mock_providers.models import ModelSpec
-from mock_providers.replay import StreamReplayEntry
-from mock_providers.wire import ChatRequest, Frame, Reply
+from mock_providers.core.faults import Fault
+from mock_providers.core.models import ModelSpec
+from mock_providers.core.replay import StreamReplayEntry
+from mock_providers.core.wire import ChatRequest, Frame, Reply
 
 
 async def send_stream(
