@@ -255,6 +255,8 @@ class TimeSeries(_Model):
     fan_out: list[float | None] = Field(default_factory=list)
     queue_depth: list[float | None] = Field(default_factory=list)
     provider_in_flight: list[float | None] = Field(default_factory=list)
+    #: calls waiting at the mock providers (provider_metrics.jsonl; analysis.provider_series)
+    provider_queue_depth: list[float | None] = Field(default_factory=list)
 
 
 class Summary(_Model):

@@ -23,6 +23,7 @@ from harness.analysis.metrics import (
 )
 from harness.analysis.models import AmplificationMethod, Summary
 from harness.analysis.phases import Timeline, build_timeline
+from harness.analysis.provider_series import with_provider_queue
 from harness.analysis.recovery import compute_recovery
 from harness.analysis.slos import SLOLike, evaluate_slos, latency_threshold_ms
 from harness.load.health import read_health, saturation
@@ -110,7 +111,7 @@ def analyze_run(
         else:
             phases[name].recovery_time_s = recovery.recovery_time_s
             phases[name].unavailable.pop("recovery_time_s", None)
-    timeseries = compute_timeseries(prepared, window_s=window_s)
+    timeseries = with_provider_queue(compute_timeseries(prepared, window_s=window_s), run_dir)
     explained = explain_run(
         data, prepared, phases, scenario, t0=timeseries.t0, window_s=timeseries.window_s
     )

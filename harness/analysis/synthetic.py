@@ -146,6 +146,21 @@ class RunDirWriter:
             "sut_metrics.jsonl", {"t": self.t0 + at, "name": name, "labels": {}, "value": value}
         )
 
+    def provider_metric(
+        self,
+        at: float,
+        value: float,
+        *,
+        name: str = "brownout_mock_queue_depth",
+        provider: str = "llm",
+    ) -> None:
+        """One scraped sample of a mock's ``/_brownout/metrics`` (provider_metrics.jsonl)."""
+        labels = {"provider": "openai", "name": provider}
+        self._write(
+            "provider_metrics.jsonl",
+            {"t": self.t0 + at, "name": name, "labels": labels, "value": value},
+        )
+
     def run_info(self, **keys: Any) -> None:
         info = {
             "brownout_version": "0.1.0",

@@ -134,6 +134,18 @@ def render_charts(summary: Summary) -> list[Chart]:
             label="provider in-flight calls (max)",
         )
         drew = True
+    provider_queue = _nan(series.provider_queue_depth)
+    if any(not math.isnan(v) for v in provider_queue):
+        ax.step(
+            x,
+            provider_queue,
+            where="mid",
+            color="#e377c2",
+            lw=1.4,
+            ls="--",
+            label="provider queue depth (max)",
+        )
+        drew = True
     if not drew:
         ax.text(
             0.5,
@@ -154,7 +166,9 @@ def render_charts(summary: Summary) -> list[Chart]:
             how_to_read=(
                 "A queue that keeps growing during a fault and does not drain after it is the "
                 "signature of overload; one that stays high after the fault is gone suggests a "
-                "metastable failure." + stage_note
+                "metastable failure. The dashed line is the queue at the mock provider itself "
+                "(calls waiting for one of its capacity slots), when the scenario gives it one."
+                + stage_note
             ),
             data_uri=_svg_uri(fig),
             alt="SUT queue depth and provider in-flight calls over time",

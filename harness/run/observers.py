@@ -1,13 +1,15 @@
 """Scrapes the SUT's Prometheus ``/metrics`` every second into ``sut_metrics.jsonl`` (parsed by
-``prometheus_client``, histograms also as p50/p95/p99: ``harness.run.prometheus_text``).
+``prometheus_client``, histograms also as p50/p95/p99: ``harness.run.prometheus_text``), and
+each mock provider's ``/_brownout/metrics`` into ``provider_metrics.jsonl`` the same way.
 
 An observer must never take the run down: a failed scrape is counted and logged once as a
 warning event, and scraping goes on. An exception that would end the loop is a validity problem
 (``RunValidity.guard``), never a silently dead thread.
 
-Drain: the scraper is stopped after the load (``stop``), and it keeps scraping until the SUT's
-queue gauge reads empty or ``drain_bound_s`` passes, so ``drain_time_s`` in the analysis is a
-measurement, not the time to whichever scrape happened to come first.
+Drain (the SUT's scrape only): the scraper is stopped after the load (``stop``), and it keeps
+scraping until the SUT's queue gauge reads empty or ``drain_bound_s`` passes, so
+``drain_time_s`` in the analysis is a measurement, not the time to whichever scrape happened to
+come first.
 """
 
 from __future__ import annotations
@@ -49,8 +51,13 @@ class MetricScraper:
         validity: RunValidity | None = None,
         drain_bound_s: float = DRAIN_BOUND_S,
         drain_interval_s: float = 0.1,
+        queue_gauge: str | None = QUEUE_DEPTH_GAUGE,
+        name: str = "metric scraper",
     ) -> None:
         self.url = url
+        #: the gauge whose sum is "work left" (None: no drain phase; a mock's scrape)
+        self.queue_gauge = queue_gauge
+        self.name = name
         self.out_path = out_path
         self.events = events
         self.interval_s = interval_s
@@ -66,8 +73,8 @@ class MetricScraper:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self.validity.guard("metric scraper", self._loop),
-            name="metric-scraper",
+            target=self.validity.guard(name, self._loop),
+            name=name.replace(" ", "-"),
             daemon=True,
         )
 
@@ -77,7 +84,7 @@ class MetricScraper:
     def stop(self) -> None:
         """Stop scraping; first, when the SUT has a queue gauge, scrape faster until it reads
         empty or ``drain_bound_s`` passes, so the drain is observed rather than guessed."""
-        if self._thread.is_alive() and self.last_queue is not None:
+        if self._thread.is_alive() and self.last_queue is not None and self.queue_gauge:
             self._draining.set()
             self._wake.set()
             if not self._drained.wait(self.drain_bound_s):
@@ -95,7 +102,7 @@ class MetricScraper:
         next_at = time.monotonic()
         with (
             httpx.Client(timeout=max(self.interval_s, 0.5), trust_env=False) as client,
-            self.out_path.open("a", encoding="utf-8") as out,
+            self.out_path.open("ab", buffering=0) as out,
         ):
             while not self._stop.is_set():
                 t = time.time()
@@ -107,19 +114,22 @@ class MetricScraper:
                     self.failures += 1
                     if not warned:
                         warned = True
-                        self.events.emit("warning", message=f"metrics scrape failed: {exc}")
+                        self.events.emit("warning", message=f"{self.name} failed: {exc}")
                     if self._draining.is_set():
                         self._drained.set()  # the SUT no longer answers: nothing more to learn
                 else:
                     self.scrapes += 1
                     queue: float | None = None
+                    lines: list[str] = []
                     for name, labels, value in samples:
                         if math.isfinite(value):
                             record = {"t": t, "name": name, "labels": labels, "value": value}
-                            out.write(json.dumps(record) + "\n")
-                            if name == QUEUE_DEPTH_GAUGE:
+                            lines.append(json.dumps(record) + "\n")
+                            if name == self.queue_gauge:
                                 queue = (queue or 0.0) + value
-                    out.flush()
+                    # One append per scrape: scrapers of several mocks share one file, and an
+                    # O_APPEND write of whole lines never interleaves with another's.
+                    out.write("".join(lines).encode())
                     self.last_queue = queue
                     if self._draining.is_set() and queue is not None and queue <= 0:
                         self._drained.set()

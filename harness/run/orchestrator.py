@@ -40,6 +40,7 @@ from harness.run.load_process import LoadProcess
 from harness.run.observers import MetricScraper
 from harness.run.otlp import OTLPReceiver
 from harness.run.provider_control import ProviderControl
+from harness.run.provider_health import ProviderHealthMonitor
 from harness.run.rundir import RunDirectory, host_load_avg
 from harness.run.supervisor import STOP_SIGNALS, Supervisor, signals_held, wait_http_ok
 from harness.run.timeline import (
@@ -330,6 +331,10 @@ class _Run:
         self.controls: dict[str, ProviderControl] = {}
         self.timeline: FaultTimeline | None = None
         self.scraper: MetricScraper | None = None
+        #: each mock's /_brownout/metrics → provider_metrics.jsonl, and its processes' CPU
+        self.provider_scrapers: list[MetricScraper] = []
+        self.provider_pids: dict[str, int] = {}
+        self.provider_health: ProviderHealthMonitor | None = None
         #: receives the SUT's OpenTelemetry spans (spans.jsonl), opened with the SUT
         self.otlp: OTLPReceiver | None = None
         self.load: LoadProcess | None = None
@@ -340,6 +345,7 @@ class _Run:
         say = self.options.progress
         provider_urls = self._start_providers()
         self._check_provider_faults()
+        self._watch_providers()
         proxy_urls = self._start_proxies(provider_urls)
         sut_url = self._start_sut(provider_urls, proxy_urls)
         self.run_dir.update(components=self.components)
@@ -415,10 +421,34 @@ class _Run:
             url = self.supervisor.wait_ready(child, READY_TIMEOUT_S)
             wait_http_ok(_join(url, "/_brownout/health"), READY_TIMEOUT_S, child=child)
             urls[name] = url
+            self.provider_pids[name] = child.pid
             self.controls[name] = ProviderControl(url)
             self.components[f"provider-{name}"] = url
             self.options.progress(f"provider {name} ({provider.flavour}) at {url}")
         return urls
+
+    def _watch_providers(self) -> None:
+        """Scrape each mock's own metrics (queue, in flight, loop lag) and sample the CPU of
+        its processes for the whole run: the provider's queue is charted beside the SUT's, and
+        a saturated mock invalidates the run (``RunValidity.check_provider_health``)."""
+        if not self.controls:
+            return
+        out = self.run_dir.file("provider_metrics.jsonl")
+        for name, control in self.controls.items():
+            scraper = MetricScraper(
+                _join(control.base_url, "/_brownout/metrics"),
+                out,
+                self.events,
+                validity=self.validity,
+                queue_gauge=None,
+                name=f"provider {name} metrics scraper",
+            )
+            scraper.start()
+            self.provider_scrapers.append(scraper)
+        self.provider_health = ProviderHealthMonitor(
+            dict(self.provider_pids), self.run_dir.file("provider_health.jsonl")
+        )
+        self.provider_health.start()
 
     def _check_provider_faults(self) -> None:
         """Every provider fault's parameters, checked by the mock that will apply it, before any
@@ -574,8 +604,15 @@ class _Run:
                 next_report += max(5.0, scenario.duration_s / 12)
             time.sleep(min(0.2, max(0.0, end - now)))
         self.load.stop()
+        stopped = time.time()
         health = self.run_dir.file("load_health.jsonl")
-        self.validity.check_load_health(health, t0 + scenario.warmup_s, time.time())
+        self.validity.check_load_health(health, t0 + scenario.warmup_s, stopped)
+        self.validity.check_provider_health(
+            self.run_dir.file("provider_health.jsonl"),
+            self.run_dir.file("provider_metrics.jsonl"),
+            t0 + scenario.warmup_s,
+            stopped,
+        )
 
     def _phase_at(self, offset: float) -> str:
         current = "warmup"
@@ -611,6 +648,10 @@ class _Run:
             step(f"closing the control client of {name!r}", control.close)
         if self.scraper is not None:
             step("stopping the metric scraper", self.scraper.stop)
+        for scraper in self.provider_scrapers:
+            step(f"stopping the {scraper.name}", scraper.stop)
+        if self.provider_health is not None:
+            step("stopping the provider health monitor", self.provider_health.stop)
         if self.toxiproxy is not None:
             client = self.toxiproxy
             embedded_gone = self.options.toxiproxy_url is None and not self._alive("faultproxy")

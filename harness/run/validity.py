@@ -21,6 +21,11 @@ from typing import Final
 
 from harness.load.health import read_health, saturation
 from harness.run.events import EventLog
+from harness.run.provider_health import (
+    loop_lag_saturation,
+    provider_saturation,
+    read_provider_health,
+)
 
 __all__ = ["TIMELINE_LAG_TOLERANCE_S", "RunValidity"]
 
@@ -78,3 +83,20 @@ class RunValidity:
         verdict = saturation(samples)
         if verdict is not None:
             self.invalidate("load", verdict)
+
+    def check_provider_health(
+        self, health_path: Path, metrics_path: Path, start: float, stop: float
+    ) -> None:
+        """A mock process that saturated its core (CPU) or its event loop (wake-up lag)
+        between ``start`` and ``stop`` invalidates the run: its latency is the mock's own."""
+        problems: list[str] = []
+        try:
+            if health_path.is_file():
+                samples = [s for s in read_provider_health(health_path) if start <= s.t < stop]
+                problems += provider_saturation(samples)
+            problems += loop_lag_saturation(metrics_path, start, stop)
+        except (ValueError, KeyError, TypeError) as exc:
+            self.events.emit("warning", message=f"mock provider health is unreadable: {exc}")
+            return
+        for problem in problems:
+            self.invalidate("provider", problem)

@@ -292,10 +292,7 @@ class Scenario(_Model):
         """The same scenario with its timeline (not fault magnitudes) multiplied by ``factor``."""
         if factor == 1.0:
             return self
-        faults = [
-            f.model_copy(update={"at_s": f.at_s * factor, "for_s": f.for_s * factor})
-            for f in self.faults
-        ]
+        faults = [_scaled_fault(f, factor) for f in self.faults]
         # Think time and fault magnitudes stay as written: a shorter run keeps the same request
         # rate and the same faults, it only sees less of them.
         return self.model_copy(
@@ -332,6 +329,19 @@ class Scenario(_Model):
             for key in unused:
                 fault.pop(key, None)
         return data
+
+
+def _scaled_fault(fault: Fault, factor: float) -> Fault:
+    """A fault's times scaled: its window, and a provider schedule's ``burst`` cycle and
+    explicit ``ramp.over`` (a ramp without ``over`` spans the window, already scaled)."""
+    update: dict[str, Any] = {"at_s": fault.at_s * factor, "for_s": fault.for_s * factor}
+    if fault.burst is not None:
+        update["burst"] = fault.burst.model_copy(
+            update={"on_s": fault.burst.on_s * factor, "off_s": fault.burst.off_s * factor}
+        )
+    if fault.ramp is not None and fault.ramp.over_s is not None:
+        update["ramp"] = fault.ramp.model_copy(update={"over_s": fault.ramp.over_s * factor})
+    return fault.model_copy(update=update)
 
 
 def url_host(url: str) -> str:

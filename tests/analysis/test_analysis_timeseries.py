@@ -81,3 +81,21 @@ def test_public_names_are_exported_and_sorted(module: object) -> None:
     assert names == sorted(names, key=lambda n: (not n.isupper(), n))
     for name in names:
         assert hasattr(module, name), name
+
+
+def test_provider_queue_per_window(run_writer: RunDirWriter) -> None:
+    w = run_writer
+    w.event(0.0, "load_started", users=1)
+    w.event(4.0, "load_stopped", users=1)
+    for i in range(8):
+        w.request(0.1 + i * 0.5, 10.0)
+    w.provider_metric(0.5, 0.0)
+    w.provider_metric(2.2, 3.0)
+    w.provider_metric(2.7, 5.0)
+    w.provider_metric(2.8, 9.0, name="brownout_mock_serving")  # another gauge: not the queue
+    w.provider_metric(3.5, 1.0, provider="other")
+    w.close()
+
+    series = analyze_run(w.run_dir, [], window_s=1.0).timeseries
+
+    assert series.provider_queue_depth == [0.0, None, 5.0, 1.0]

@@ -65,6 +65,22 @@ def test_time_scale_scales_timeline_not_magnitudes() -> None:
     assert scenario.load.wait_s == original.load.wait_s
 
 
+def test_time_scale_scales_provider_schedules() -> None:
+    text = (
+        MINIMAL
+        + """providers: {llm: {flavour: openai}}
+faults:
+  - {name: b, target: provider/llm, type: error, at: 4s, for: 20s, burst: {on: 2s, off: 6s}}
+  - {name: r, target: provider/llm, type: latency, at: 4s, for: 20s, ramp: {over: 10s}}
+  - {name: w, target: provider/llm, type: latency, at: 4s, for: 20s, ramp: {to: 0.5}}
+"""
+    )
+    burst, ramp, window = parse_scenario(text).scaled(0.25).faults
+    assert burst.schedule()["burst"] == {"on_s": 0.5, "off_s": 1.5}
+    assert ramp.schedule()["ramp"]["over_s"] == pytest.approx(2.5)
+    assert window.schedule()["ramp"]["over_s"] == pytest.approx(5.0)  # the scaled window
+
+
 def test_resolved_yaml_loads_back_equal() -> None:
     scenario = load_scenario(ROOT / "scenarios" / "quickstart.yaml", time_scale=0.5)
     text = yaml.safe_dump(scenario.to_yaml_data(), sort_keys=False)
