@@ -29,7 +29,8 @@ import os
 import shutil
 import statistics
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from faultproxy_bench_support import (
+    ServerClock,
     child,
     free_port,
     percentile,
@@ -50,6 +52,8 @@ from faultproxy_bench_support import (
     upstream,
     wait_port,
 )
+
+LoadFunction = Callable[[int, int, bool, int, int | None], tuple[float, float, float, int]]
 
 SERVER_CPU = 0
 LOAD_CPU = 1
@@ -67,6 +71,10 @@ class Result:
     latency_avg_ms: float
     latency_p99_ms: float
     errors: int
+    cpu_us_per_request: float | None = None
+    """The server's CPU time (all threads, user + system) per request answered."""
+    run_queue_share: float | None = None
+    """Run-queue wait of the server's threads over the wall time of the measurement."""
 
 
 @dataclass
@@ -86,6 +94,7 @@ class Server:
 
     name: str
     ports: dict[str, int]
+    pid: int
 
 
 def _setup_proxies(url: str, upstream_port: int) -> dict[str, int]:
@@ -121,15 +130,17 @@ def embedded(upstream_port: int) -> Iterator[Server]:
         line = process.stdout.readline()
         if not line.startswith("BROWNOUT_READY "):
             raise RuntimeError(f"fault proxy did not start: {line!r}")
-        yield Server("embedded", _setup_proxies(line.split()[1], upstream_port))
+        ports = _setup_proxies(line.split()[1], upstream_port)
+        yield Server("embedded", ports, process.pid)
 
 
 @contextmanager
 def toxiproxy(binary: str, upstream_port: int) -> Iterator[Server]:
     port = free_port()
-    with child([binary, "-host", "127.0.0.1", "-port", str(port)], SERVER_CPU):
+    with child([binary, "-host", "127.0.0.1", "-port", str(port)], SERVER_CPU) as process:
         wait_port(port)
-        yield Server("toxiproxy", _setup_proxies(f"http://127.0.0.1:{port}", upstream_port))
+        ports = _setup_proxies(f"http://127.0.0.1:{port}", upstream_port)
+        yield Server("toxiproxy", ports, process.pid)
 
 
 def _median_run(runs: list[Result]) -> Result:
@@ -138,13 +149,39 @@ def _median_run(runs: list[Result]) -> Result:
     p99s = sorted(r.latency_p99_ms for r in runs if not math.isnan(r.latency_p99_ms))
     if p99s:  # the p99 reported is the median of the rounds' p99s, not the median run's
         middle.latency_p99_ms = statistics.median(p99s)
+    # CPU per request and run-queue share: the median of the rounds' figures, too.
+    cpus = [r.cpu_us_per_request for r in runs if r.cpu_us_per_request is not None]
+    middle.cpu_us_per_request = statistics.median(cpus) if cpus else None
+    waits = [r.run_queue_share for r in runs if r.run_queue_share is not None]
+    middle.run_queue_share = statistics.median(waits) if waits else None
     return middle
+
+
+def _measure(
+    load: LoadFunction,
+    clock: ServerClock | None,
+    port: int,
+    connections: int,
+    close: bool,
+    duration: int,
+) -> tuple[float, float, float, int, float | None, float | None]:
+    """One load run, with the server's CPU time per request and its run-queue share."""
+    if clock is None:
+        return (*load(port, connections, close, duration, LOAD_CPU), None, None)
+    cpu0, wait0, wall0 = clock.cpu_seconds(), clock.run_queue_seconds(), time.monotonic()
+    rps, avg, p99, errors = load(port, connections, close, duration, LOAD_CPU)
+    cpu1, wait1, wall1 = clock.cpu_seconds(), clock.run_queue_seconds(), time.monotonic()
+    requests = rps * duration
+    cpu_us = (cpu1 - cpu0) * 1e6 / requests if requests else None
+    share = None if wait0 is None or wait1 is None else (wait1 - wait0) / (wall1 - wall0)
+    return rps, avg, p99, errors, cpu_us, share
 
 
 def throughput(
     servers: list[Server], upstream_port: int, duration: int, rounds: int
 ) -> list[Result]:
-    load = run_wrk if shutil.which("wrk") else run_python
+    load: LoadFunction = run_wrk if shutil.which("wrk") else run_python
+    clocks = {server.name: ServerClock(server.pid) for server in servers}
     points = [("direct", "none", upstream_port)] + [
         (server.name, toxic, server.ports[toxic]) for toxic in TOXICS for server in servers
     ]
@@ -155,8 +192,11 @@ def throughput(
     for _ in range(rounds):
         for shape, connections, close in SHAPES:
             for target, toxic, port in points:
-                rps, avg, p99, errors = load(port, connections, close, duration, LOAD_CPU)
-                result = Result(target, shape, toxic, rps, avg, p99, errors)
+                clock = clocks.get(target)
+                rps, avg, p99, errors, cpu_us, share = _measure(
+                    load, clock, port, connections, close, duration
+                )
+                result = Result(target, shape, toxic, rps, avg, p99, errors, cpu_us, share)
                 runs.setdefault((target, shape, toxic), []).append(result)
     return [_median_run(r) for r in runs.values()]
 
@@ -205,28 +245,34 @@ def report(results: list[Result], accuracies: list[Accuracy], rounds: int, names
         f"{pinning}; median of {rounds} interleaved rounds",
         "",
         "| shape | toxic | target | req/s | avg ms | p99 ms | p99 added ms | errors "
-        "| embedded / toxiproxy |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| server CPU µs/req | run-queue wait | embedded / toxiproxy req/s "
+        "| embedded / toxiproxy req per CPU-s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     by_key = {(r.target, r.shape, r.toxic): r for r in results}
     for shape, _c, _close in SHAPES:
         direct = by_key[("direct", shape, "none")]
         lines.append(
             f"| {shape} | - | direct | {direct.requests_per_s:,.0f} | "
-            f"{direct.latency_avg_ms:.2f} | {direct.latency_p99_ms:.2f} | - | {direct.errors} | |"
+            f"{direct.latency_avg_ms:.2f} | {direct.latency_p99_ms:.2f} | - | {direct.errors} "
+            "| - | - | | |"
         )
         for toxic in TOXICS:
             for name in names:
                 r = by_key[(name, shape, toxic)]
                 added = r.latency_p99_ms - direct.latency_p99_ms
-                ratio = ""
+                ratio = per_cpu = ""
                 if name == "embedded" and ("toxiproxy", shape, toxic) in by_key:
                     real = by_key[("toxiproxy", shape, toxic)]
                     ratio = f"**{r.requests_per_s / real.requests_per_s:.2f}x**"
+                    if r.cpu_us_per_request and real.cpu_us_per_request:
+                        per_cpu = f"**{real.cpu_us_per_request / r.cpu_us_per_request:.2f}x**"
+                cpu = "-" if r.cpu_us_per_request is None else f"{r.cpu_us_per_request:.1f}"
+                wait = "-" if r.run_queue_share is None else f"{r.run_queue_share:.0%}"
                 lines.append(
                     f"| {shape} | {toxic} | {name} | {r.requests_per_s:,.0f} | "
                     f"{r.latency_avg_ms:.2f} | {r.latency_p99_ms:.2f} | {added:.2f} | "
-                    f"{r.errors} | {ratio} |"
+                    f"{r.errors} | {cpu} | {wait} | {ratio} | {per_cpu} |"
                 )
     lines += [
         "",
@@ -262,6 +308,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.toxiproxy and not os.access(args.toxiproxy, os.X_OK):
         parser.error(f"--toxiproxy {args.toxiproxy}: not an executable file")
+    load_before = os.getloadavg()
     with ExitStack() as stack:
         up_port, upstream_name = stack.enter_context(upstream(LOAD_CPU))
         servers = [stack.enter_context(embedded(up_port))]
@@ -273,7 +320,13 @@ def main() -> int:
             [] if args.accuracy_only else throughput(servers, up_port, args.duration, args.rounds)
         )
         accuracies = accuracy(servers, up_port, args.rounds, args.accuracy_count)
+    load_after = os.getloadavg()
     names = [server.name for server in servers]
+    print(
+        "load average (1, 5, 15 min): "
+        f"{' '.join(f'{x:.2f}' for x in load_before)} at start, "
+        f"{' '.join(f'{x:.2f}' for x in load_after)} at end"
+    )
     print(f"upstream: {upstream_name}")
     if results:
         print(report(results, accuracies, args.rounds, names))

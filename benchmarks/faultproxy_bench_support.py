@@ -151,6 +151,40 @@ def serve_upstream(port: int) -> None:
     _run(main)
 
 
+# -- server CPU accounting --------------------------------------------------------------
+
+
+class ServerClock:
+    """CPU time a server process used, and how long its threads waited for a CPU.
+
+    On a shared machine a server's throughput is capped by the share of its core the scheduler
+    gives it, which differs between a single-threaded event loop and Go's pool of threads;
+    CPU time per request is the cost that share is spent at, and holds on a quiet machine
+    too. The wait is the kernel's run-queue delay (``/proc/PID/task/*/schedstat``, Linux),
+    summed over the threads: the part of the wall time the server was ready but not running.
+    """
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self._process = psutil.Process(pid)
+        self.pid = pid
+
+    def cpu_seconds(self) -> float:
+        times = self._process.cpu_times()
+        return float(times.user + times.system)
+
+    def run_queue_seconds(self) -> float | None:
+        total = 0
+        try:
+            for task in os.listdir(f"/proc/{self.pid}/task"):
+                with open(f"/proc/{self.pid}/task/{task}/schedstat") as handle:
+                    total += int(handle.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
+        return total / 1e9
+
+
 # -- load generation --------------------------------------------------------------------
 
 

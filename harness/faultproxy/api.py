@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
-from harness.faultproxy.bodies import FieldReader, bad_body, decode_object
+from harness.faultproxy.bodies import FieldCheck, FieldReader, bad_body, decode_object
 from harness.faultproxy.gojson import BodyError, Pairs, decode_body, dumps, go_type_name, lookup
 from harness.faultproxy.httpserver import Request, Response
 from harness.faultproxy.metrics import render_metrics
@@ -93,6 +93,7 @@ class Api:
         if route is None:
             return _NOT_ALLOWED
         headers = [("X-Toxiproxy-Request-Id", self._ids.next())]
+        request.early_headers.extend(headers)
         if request.headers.get("user-agent", "").startswith("Mozilla/"):
             response = Response(403, b"User agent not allowed\n", _TEXT, [_NOSNIFF])
         else:
@@ -175,6 +176,7 @@ class Api:
     async def update_proxy(self, request: Request, args: list[str]) -> Response:
         proxy = self.registry.get(args[0])
         fields = FieldReader(decode_object(request.body, "toxiproxy.Proxy"), "Proxy")
+        fields.check_in_document_order(_PROXY_FIELDS)
         await self.registry.update(
             proxy,
             listen=fields.string("listen", proxy.listen),
@@ -197,6 +199,9 @@ class Api:
         proxy = self.registry.get(args[0])
         obj = decode_object(request.body, "toxics.ToxicWrapper")
         fields = FieldReader(obj, "ToxicWrapper")
+        # Go decodes the wrapper first with a no-op toxic (attributes unread), checks stream,
+        # type and name, then decodes the body again into the toxic's own struct.
+        fields.check_in_document_order(_WRAPPER_FIELDS)
         name = fields.string("name", "")
         toxic_type = fields.string("type", "")
         stream = fields.string("stream", "downstream")
@@ -211,6 +216,7 @@ class Api:
         if proxy.find_toxic(name) is not None:
             raise ApiError("toxic already exists", 409)
         attributes = {key: 0 for key in TOXIC_ATTRIBUTES[toxic_type]}
+        _check_attributes(obj, toxic_type)
         _apply_attributes(attributes, obj, toxic_type)
         toxic = Toxic(name, toxic_type, stream, direction, toxicity, attributes)
         self.registry.add_toxic(proxy, toxic)
@@ -224,7 +230,20 @@ class Api:
         proxy = self.registry.get(args[0])
         toxic = self.registry.get_toxic(proxy, args[1])
         obj = decode_object(request.body, "toxics.ToxicWrapper")
-        toxicity = FieldReader(obj, "ToxicWrapper").float32("toxicity", toxic.toxicity)
+        # One pass, as Go decodes into an anonymous struct {attributes (the toxic); toxicity}:
+        # the first bad member in the document wins, nested attributes included.
+        fields = FieldReader(obj, "")
+        go_struct = go_struct_name(toxic.type)
+        checks = _attribute_checks(toxic.type)
+
+        def check_attributes(value: object) -> None:
+            if not isinstance(value, Pairs):
+                fields.check_in_document_order({"attributes": go_struct})  # raises
+            else:
+                _nested_reader(value, toxic.type).check_in_document_order(checks)
+
+        fields.check_in_document_order({"attributes": check_attributes, "toxicity": "float32"})
+        toxicity = fields.float32("toxicity", toxic.toxicity)
         attributes = dict(toxic.attributes)
         _apply_attributes(attributes, obj, toxic.type)
         toxic.toxicity = toxicity
@@ -243,8 +262,52 @@ class Api:
 _POPULATE_ENTRY = 'struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }'
 
 
+#: The members of Toxiproxy's ``Proxy`` a body can set, with their Go types (``Logger`` is
+#: exported too: anything but an object there is a type error).
+_PROXY_FIELDS: dict[str, FieldCheck] = {
+    "name": "string",
+    "listen": "string",
+    "upstream": "string",
+    "enabled": "bool",
+    "Logger": "zerolog.Logger",
+}
+#: ``ToxicWrapper`` on Go's first pass, when the toxic is still a ``NoopToxic``.
+_WRAPPER_FIELDS: dict[str, FieldCheck] = {
+    "attributes": "toxics.NoopToxic",
+    "name": "string",
+    "type": "string",
+    "stream": "string",
+    "toxicity": "float32",
+}
+
+
+def _attribute_checks(toxic_type: str) -> dict[str, FieldCheck]:
+    go_int = go_int_type(toxic_type)
+    return {key: go_int for key in TOXIC_ATTRIBUTES[toxic_type]}
+
+
+def _nested_reader(attributes: Pairs, toxic_type: str) -> FieldReader:
+    """Go names a nested field by its path: ``LatencyToxic.attributes.latency``."""
+    return FieldReader(
+        attributes, go_struct_name(toxic_type).removeprefix("toxics.") + ".attributes"
+    )
+
+
+def _check_attributes(obj: Pairs, toxic_type: str) -> None:
+    """Go's second pass over a new toxic's body: each ``attributes`` object into the toxic's
+    own struct, its members in document order (anything else failed the first pass)."""
+    checks = _attribute_checks(toxic_type)
+
+    def check(value: object) -> None:
+        if isinstance(value, Pairs):
+            _nested_reader(value, toxic_type).check_in_document_order(checks)
+
+    FieldReader(obj, "ToxicWrapper").check_in_document_order({"attributes": check})
+
+
 def _proxy_spec(obj: Pairs, suffix: str, go_struct: str = "Proxy") -> ProxySpec:
     fields = FieldReader(obj, go_struct)
+    fields.check_in_document_order(_PROXY_FIELDS)
     spec = ProxySpec(
         name=fields.string("name", ""),
         listen=fields.string("listen", ""),
@@ -300,8 +363,7 @@ def _apply_attributes(attributes: dict[str, int], obj: Pairs, toxic_type: str) -
             f"json: cannot unmarshal {go_type_name(raw)} into Go struct field "
             "ToxicWrapper.attributes of type toxics.NoopToxic"
         )
-    # Go names a nested field by its path: LatencyToxic.attributes.latency.
-    fields = FieldReader(raw, go_struct_name(toxic_type).removeprefix("toxics.") + ".attributes")
+    fields = _nested_reader(raw, toxic_type)
     go_int = go_int_type(toxic_type)
     for key in attributes:
         attributes[key] = fields.integer(key, attributes[key], go_int)

@@ -7,6 +7,7 @@ type <gotype>``. These helpers give the handlers that behaviour field by field.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.faultproxy.gojson import (
@@ -21,7 +22,12 @@ from harness.faultproxy.gojson import (
 )
 from harness.faultproxy.proxy import ApiError
 
-__all__ = ["FieldReader", "bad_body", "decode_object"]
+__all__ = ["FieldCheck", "FieldReader", "bad_body", "decode_object"]
+
+#: How a member is checked: a Go type (``string``, ``bool``, ``float32``, ``int64``, ``int``;
+#: any other name is a struct, which takes an object), or a function that raises for a bad
+#: value (a nested struct checked member by member).
+FieldCheck = str | Callable[[Any], None]
 
 
 def bad_body(message: str) -> ApiError:
@@ -68,37 +74,68 @@ class FieldReader:
             f"{self.go_struct}.{name} of type {go_type}"
         )
 
+    def check_in_document_order(self, checks: Mapping[str, FieldCheck]) -> None:
+        """Raise for the first wrongly typed member in the order the body lists them.
+
+        Go's decoder keeps its first type error and reads on, so with several bad members it
+        reports the first one in the document, and a member given twice is an error if either
+        value is (the last one is what a valid body keeps). Keys match a field exactly or
+        case-insensitively, as in Go; ``null`` leaves a field as it is.
+        """
+        folded = {name.casefold(): name for name in checks}
+        for key, value in self.obj:
+            name = key if key in checks else folded.get(key.casefold())
+            if name is None or value is None:
+                continue
+            check = checks[name]
+            if callable(check):
+                check(value)
+            else:
+                self._check(name, value, check)
+
+    def _check(self, name: str, value: Any, go_type: str) -> None:
+        if go_type == "string":
+            good = isinstance(value, str)
+        elif go_type == "bool":
+            good = isinstance(value, bool)
+        elif go_type == "float32":
+            good = (
+                not isinstance(value, bool)
+                and isinstance(value, int | float)
+                and fits_float32(float(value))
+            )
+        elif go_type in ("int64", "int"):
+            # Go parses integers from the literal: 100.5 and 1e3 are both errors.
+            good = not isinstance(value, bool) and isinstance(value, int) and fits_int64(value)
+        else:  # a struct: any object will do (members it lacks are ignored)
+            good = isinstance(value, Pairs)
+        if not good:
+            raise self._mismatch(name, value, go_type)
+
     def string(self, name: str, default: str) -> str:
         value = self._get(name)
         if value is None:
             return default
-        if not isinstance(value, str):
-            raise self._mismatch(name, value, "string")
-        return value
+        self._check(name, value, "string")
+        return str(value)
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self._get(name)
         if value is None:
             return default
-        if not isinstance(value, bool):
-            raise self._mismatch(name, value, "bool")
-        return value
+        self._check(name, value, "bool")
+        return bool(value)
 
     def float32(self, name: str, default: float) -> float:
         value = self._get(name)
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self._mismatch(name, value, "float32")
-        if not fits_float32(float(value)):
-            raise self._mismatch(name, value, "float32")
+        self._check(name, value, "float32")
         return float(value)
 
     def integer(self, name: str, default: int, go_type: str = "int64") -> int:
         value = self._get(name)
         if value is None:
             return default
-        # Go parses integers from the literal: 100.5 and 1e3 are both errors.
-        if isinstance(value, bool) or not isinstance(value, int) or not fits_int64(value):
-            raise self._mismatch(name, value, go_type)
-        return value
+        self._check(name, value, go_type)
+        return int(value)

@@ -49,6 +49,9 @@ class Request:
     body: bytes
     version: str = "HTTP/1.1"
     """``HTTP/1.1`` or ``HTTP/1.0``: Go answers in the request's version."""
+    early_headers: list[tuple[str, str]] = field(default_factory=list)
+    """Response headers set on the way in, before the handler ran (Toxiproxy's request id):
+    kept on the timeout page, as Go's middleware sets them outside its ``TimeoutHandler``."""
 
 
 @dataclass
@@ -57,6 +60,9 @@ class Response:
     body: bytes = b""
     content_type: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
+    sniffed_type: str | None = None
+    """A content type Go adds by sniffing the body at the first write: it comes after
+    ``Content-Length`` rather than with the handler's headers."""
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -72,8 +78,9 @@ class BadRequest(Exception):
 class HttpServer:
     """Serve ``handler`` on 127.0.0.1; one task per client connection."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, *, handler_timeout_s: float = HANDLER_TIMEOUT_S) -> None:
         self._handler = handler
+        self.handler_timeout_s = handler_timeout_s
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
         self.port = 0
@@ -124,10 +131,10 @@ class HttpServer:
                 return
             write_deadline = asyncio.get_running_loop().time() + WRITE_TIMEOUT_S
             try:
-                async with asyncio.timeout(HANDLER_TIMEOUT_S):
+                async with asyncio.timeout(self.handler_timeout_s):
                     response = await self._handler(request)
             except TimeoutError:
-                response = Response(503, TIMEOUT_PAGE, "text/html; charset=utf-8")
+                response = timeout_response(request)
             async with asyncio.timeout_at(write_deadline):
                 await _write(
                     writer,
@@ -138,6 +145,17 @@ class HttpServer:
                 )
             if not keep_alive:
                 return
+
+
+def timeout_response(request: Request) -> Response:
+    """Go's ``http.TimeoutHandler`` page, byte for byte: the headers set before the handler
+    (the request id), then ``Date``, ``Content-Length`` and the sniffed ``Content-Type``."""
+    return Response(
+        503,
+        TIMEOUT_PAGE,
+        headers=list(request.early_headers),
+        sniffed_type="text/html; charset=utf-8",
+    )
 
 
 async def _read_request(
@@ -273,6 +291,8 @@ async def _write(
     lines.extend(f"{name}: {value}" for name, value in response.headers)
     lines.append(f"Date: {formatdate(usegmt=True)}")
     lines.append(f"Content-Length: {len(response.body)}")
+    if response.sniffed_type is not None:
+        lines.append(f"Content-Type: {response.sniffed_type}")
     if version == "HTTP/1.0":
         # HTTP/1.0 closes by default: Go says so only when it keeps the connection.
         if keep_alive:

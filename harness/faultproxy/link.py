@@ -88,7 +88,6 @@ class Link:
         self.closed = False
         self.finished = False
         self._rolls: dict[str, tuple[int, bool]] = {}
-        self._loop = asyncio.get_running_loop()
         self._intake: deque[Chunk] = deque()
         self._feeder: asyncio.Task[None] | None = None
         self._source_ended = False
@@ -184,7 +183,7 @@ class Link:
             return
         self._source_ended = True
         eof = Chunk(b"", now(), eof=True)
-        if not self.stages and not self._intake:
+        if not self._intake and all(stage.passes_eof_through() for stage in self.stages):
             self._write_now(eof)
         else:
             self._take_in(eof)
@@ -218,7 +217,9 @@ class Link:
         self._intake.append(chunk)
         self._update_reading()
         if self._feeder is None or self._feeder.done():
-            self._feeder = self._loop.create_task(self._feed())
+            # Looked up here, not kept from __init__: each lookup is a getpid() system call,
+            # and most links (a connection per request) never need the loop.
+            self._feeder = asyncio.get_running_loop().create_task(self._feed())
 
     async def _feed(self) -> None:
         try:
@@ -257,7 +258,7 @@ class Link:
         """Wait until the destination's buffer is below its high-water mark."""
         while self.dest.write_paused and not self.dest.lost and not self.closed:
             if self._drained is None or self._drained.done():
-                self._drained = self._loop.create_future()
+                self._drained = asyncio.get_running_loop().create_future()
             # Shielded: a stage cancelled by a rewire must not cancel other waiters' wake-up.
             await asyncio.shield(self._drained)
         if self.dest.lost:

@@ -122,6 +122,9 @@ class Proxy:
         self._server: asyncio.Server | None = None
         self._generation = 0
         self._dials: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop the listener runs in, kept by :meth:`start`: looking it up costs a
+        getpid() system call, twice per accepted connection otherwise."""
 
     # -- representation -------------------------------------------------------------------
 
@@ -157,8 +160,9 @@ class Proxy:
             host, port = await resolve_listen(self.listen)
         except ApiError as err:
             raise ApiError(context + err.message, 500) from None
+        self._loop = asyncio.get_running_loop()
         try:
-            server = await asyncio.get_running_loop().create_server(
+            server = await self._loop.create_server(
                 self._new_client, host, port, reuse_address=True, backlog=1024
             )
         except OSError as err:
@@ -191,14 +195,15 @@ class Proxy:
         # Numbered in accept order, before the dial (dials may finish in any order).
         self._accepts += 1
         seed_key = f"{self.seed}/{self.name}/{self._accepts}"
-        dial = asyncio.get_running_loop().create_task(self._dial(client, seed_key))
+        assert self._loop is not None  # accepting means started
+        dial = self._loop.create_task(self._dial(client, seed_key))
         self._dials.add(dial)
         dial.add_done_callback(self._dials.discard)
 
     async def _dial(self, client: Endpoint, seed_key: str) -> None:
         generation = self._generation
-        loop = asyncio.get_running_loop()
-        assert client.transport is not None
+        loop = self._loop
+        assert client.transport is not None and loop is not None
         try:
             host, port_text = split_host_port(self.upstream)
             port = int(port_text)

@@ -84,6 +84,19 @@ class Stage:
         """Does this toxic hand every data chunk on at once, untouched (``noop`` does)?"""
         return type(self) is Stage
 
+    def passes_eof_through(self) -> bool:
+        """Is this stage empty and would it hand the end of the stream on at once?
+
+        The link then ends the destination inside the EOF callback instead of starting this
+        stage's task for one last hop: with a connection per request that task would be made
+        for every connection, although the toxic never held anything back.
+        """
+        return self.holding is None and not self.inbox.items and self.forwards_eof_at_once()
+
+    def forwards_eof_at_once(self) -> bool:
+        """Does this toxic forward the end of the stream unchanged and undelayed?"""
+        return type(self) is Stage
+
     def stop(self) -> list[Chunk]:
         """Cancel the task; return the chunks not yet passed on, oldest first."""
         if self.task is not None:
@@ -117,6 +130,9 @@ class Stage:
 class LatencyStage(Stage):
     capacity = _LATENCY_CAPACITY
 
+    def forwards_eof_at_once(self) -> bool:
+        return True  # only data waits; the end follows what the chain holds, at once
+
     def forwards_at_once(self) -> bool:
         # 0 ms (or less) without jitter: the deadline is the arrival, no draw is skipped.
         return self.toxic.attribute("latency") <= 0 and self.toxic.attribute("jitter") <= 0
@@ -131,6 +147,9 @@ class LatencyStage(Stage):
 
 
 class BandwidthStage(Stage):
+    def forwards_eof_at_once(self) -> bool:
+        return True  # the end costs no bandwidth, whatever the rate
+
     def __init__(self, host: StageHost, toxic: Toxic, index: int) -> None:
         super().__init__(host, toxic, index)
         self._next_free = 0.0
@@ -208,6 +227,9 @@ class ResetPeerStage(Stage):
 
 
 class SlicerStage(Stage):
+    def forwards_eof_at_once(self) -> bool:
+        return True
+
     async def handle(self, chunk: Chunk) -> None:
         average = self.toxic.attribute("average_size")
         variation = max(0, self.toxic.attribute("size_variation"))
