@@ -57,10 +57,22 @@ def child(
     args: list[str], cpu: int | None = None, *, read_stdout: bool = False
 ) -> Iterator[subprocess.Popen[str]]:
     """A child process, stopped with SIGTERM (then killed) on exit. Its stdout is a pipe only
-    when the caller reads it: an unread pipe fills with a server's logs and blocks it."""
+    when the caller reads it: an unread pipe fills with a server's logs and blocks it.
+
+    Each child runs in a session of its own: with the kernel's autogroup scheduling (the
+    Linux default) a session is one scheduling group, so on a shared machine each server gets
+    one group's share of its core, whether it runs one thread (the embedded proxy) or many
+    (Go's runtime). In one group with the rest of the benchmark, a server's share grew with
+    its number of runnable threads, which measured the scheduler rather than the server.
+    """
     stdout = subprocess.PIPE if read_stdout else subprocess.DEVNULL
     process = subprocess.Popen(
-        pinned(args, cpu), stdout=stdout, stderr=subprocess.DEVNULL, text=True, cwd=ROOT
+        pinned(args, cpu),
+        stdout=stdout,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+        start_new_session=True,
     )
     try:
         yield process
@@ -203,7 +215,11 @@ def run_wrk(
     if close:
         args += ["-H", "Connection: close"]
     out = subprocess.run(
-        [*args, f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True
+        [*args, f"http://127.0.0.1:{port}/"],
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,  # its own scheduling group, as the servers (see child())
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     avg = _ms(re.search(r"Latency\s+(\S+)", out).group(1))  # type: ignore[union-attr]

@@ -302,13 +302,18 @@ class Link:
             else:
                 rolls[toxic.name] = (toxic.revision, roll_toxicity(toxic.toxicity, self))
         self._rolls = rolls
-        present = {id(toxic) for toxic in toxics}
         for name in [n for n in self.counters if n not in rolls]:
             del self.counters[name]
         active = [toxic for toxic in toxics if rolls[toxic.name][1]]
+        if not self.stages:
+            # A new link (or one without active toxics): nothing to carry over or close.
+            if active:
+                self._rebuild(active)
+            return
         current = [(id(s.toxic), s.revision) for s in self.stages]
         if current == [(id(t), t.revision) for t in active]:
             return
+        present = {id(toxic) for toxic in toxics}
         # Data that went through a timeout toxic is corrupt: removing it closes the connection.
         close_after = any(
             s.toxic.type == "timeout" and id(s.toxic) not in present for s in self.stages
@@ -320,6 +325,12 @@ class Link:
     def _rebuild(self, active: list[Toxic]) -> None:
         old_stages = self.stages
         new_stages = [make_stage(self, toxic, index) for index, toxic in enumerate(active)]
+        if not old_stages:
+            self.stages = new_stages
+            for stage in new_stages:
+                stage.start()
+            self._update_reading()
+            return
         position = {id(stage.toxic): index for index, stage in enumerate(new_stages)}
         rewired_at = now()
         carried: dict[int, list[tuple[int, list[Chunk]]]] = defaultdict(list)
