@@ -1,6 +1,8 @@
 """The quickstart, end to end: the real CLI in a subprocess, every component a real process,
-at a quarter of its time scale. The naive example SUT must show retry amplification in the fault
-phase and none in the baseline; a Ctrl-C must leave no fault and no process behind."""
+at half its time scale. The naive example SUT must show retry amplification in the fault phase
+and none in the baseline, its report must judge (and fail) its retry-after and backoff, show
+worst-request waterfalls and the cost per phase; a Ctrl-C must leave no fault and no process
+behind."""
 
 from __future__ import annotations
 
@@ -79,12 +81,38 @@ def test_quickstart_shows_amplification_only_under_faults(tmp_path: Path) -> Non
     events = read_jsonl(run_dir / "events.jsonl")
     applied = [e["fault"] for e in events if e["type"] == "fault_applied"]
     removed = [e["fault"] for e in events if e["type"] == "fault_removed"]
-    assert sorted(applied) == sorted(removed) == ["network-latency", "provider-500s"]
+    assert (
+        sorted(applied)
+        == sorted(removed)
+        == [
+            "network-latency",
+            "provider-500s",
+            "rate-limit-429",
+        ]
+    )
     # Every provider call that carried a user's request id joins a user request.
     request_ids = {r["request_id"] for r in read_jsonl(run_dir / "requests.jsonl")}
     calls = read_jsonl(run_dir / "provider_calls.jsonl")
     assert calls and all(c["request_id"] in request_ids for c in calls)
     assert any(c["status"] == 500 and c["fault"] == "provider-500s" for c in calls)
+    assert any(
+        c["status"] == 429 and c["fault"] == "rate-limit-429" and c.get("retry_after_s") == 1
+        for c in calls
+    )
+    # The naive policy's two faults are judged, not "not judged": it retries at once after a
+    # 429 that asked for 1 s, and its gaps do not grow.
+    verdicts = {v["name"]: v for v in summary["resilience"]["fault"]}
+    assert verdicts["retry_after"]["status"] == "fail", verdicts["retry_after"]
+    assert verdicts["retry_after"]["value"] > 0.5
+    assert verdicts["backoff"]["status"] == "fail", verdicts["backoff"]
+    assert phases["fault"]["retry_after_violation_rate"] > 0.5
+    assert all(phases[p]["cost_usd"] > 0 for p in ("baseline", "fault", "recovery"))
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert html.count('<figure class="trace"') >= 3
+    resilience = html.split('id="resilience"', 1)[1].split("</table>", 1)[0]
+    assert "retry-after honoured" in resilience and "backoff" in resilience
+    cost = html.split('id="cost-table"', 1)[1].split("</table>", 1)[0]
+    assert all(f"<th>{p}</th>" in cost for p in ("baseline", "fault", "recovery"))
     for name in ("report.html", "junit.xml", "summary.md"):
         assert (run_dir / name).stat().st_size > 0
 
@@ -113,9 +141,9 @@ def test_interrupt_removes_faults_stops_processes_keeps_data(tmp_path: Path) -> 
             if not runs:
                 return False
             types = [e["type"] for e in read_jsonl(runs[0])]
-            return types.count("fault_applied") == 2
+            return types.count("fault_applied") >= 2
 
-        wait_until(faults_applied, 90, what="both faults to be applied")
+        wait_until(faults_applied, 90, what="the first two faults to be applied")
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
@@ -131,7 +159,8 @@ def test_interrupt_removes_faults_stops_processes_keeps_data(tmp_path: Path) -> 
     events = read_jsonl(run_dir / "events.jsonl")
     applied = {e["fault"] for e in events if e["type"] == "fault_applied"}
     removed = {e["fault"] for e in events if e["type"] == "fault_removed"}
-    assert applied == removed == {"network-latency", "provider-500s"}
+    # The third fault (from 30 s) may or may not have begun; whatever was applied was removed.
+    assert applied == removed >= {"network-latency", "provider-500s"}
     started = {e["pid"] for e in events if e["type"] == "process_started"}
     exited = {e["pid"] for e in events if e["type"] == "process_exited"}
     assert started and started == exited

@@ -73,6 +73,11 @@ def test_report_renders_in_chromium(
     assert requests is not None and 580 < requests <= 592
     assert dom.stdout.count(f'<tr><td>User requests</td><td class="num ">{requests}</td>') == 1
     assert dom.stdout.count('<img src="data:image/svg+xml;base64,') == 3
+    # The explaining sections render in the browser too: the per-provider table, the cost per
+    # phase and at least three worst-request waterfalls.
+    assert '<table id="provider-table">' in dom.stdout
+    assert '<table id="cost-table">' in dom.stdout
+    assert dom.stdout.count('<figure class="trace"') >= 3
 
     # The first screen as a reader sees it, then the whole page to check the charts painted.
     shot = screenshot(chromium, tmp_path, url, "report.png", HEIGHT)
