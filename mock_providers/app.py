@@ -6,7 +6,9 @@ server, which is what lets one mock process out-run the systems it is used to te
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -26,10 +28,14 @@ from mock_providers.core.faults import Fault, FaultSet, named_faults
 from mock_providers.core.flavour import Handler
 from mock_providers.core.journal import CallRecord, Journal, fingerprint
 from mock_providers.core.limits import MAX_BODY_BYTES
+from mock_providers.core.looplag import LoopLag
 from mock_providers.core.models import Flavour, ModelBook, ModelSpec, default_models
 from mock_providers.core.pipeline import replay_whole
 from mock_providers.core.ratelimit import AccountLimits, api_key
 from mock_providers.core.replay import ReplayCache, ReplayEntry, StreamReplayEntry
+from mock_providers.core.shared import SharedState
+from mock_providers.core.shared_faults import SharedFaultSet
+from mock_providers.core.shared_limits import SharedAccount, SharedLimiter
 from mock_providers.core.streaming import replay_stream
 from mock_providers.core.tokenizer import DEFAULT_TOKENIZER, TokenizerProfile
 from mock_providers.core.wire import WireError
@@ -38,6 +44,11 @@ from mock_providers.flavours import flavour_spec
 log = logging.getLogger("mock_providers")
 
 METRICS_PATH = PREFIX + "/metrics"
+#: Test-only: CPU milliseconds each model call burns on the event loop, to make a mock
+#: saturate on purpose (the saturated-mock check of `brownout run` is tested with it).
+BURN_ENV = "BROWNOUT_MOCK_TEST_BURN_MS"
+#: How often each worker publishes its counters for the others (several workers only).
+PUBLISH_S = 0.1
 
 
 @dataclass
@@ -65,14 +76,34 @@ class MockConfig:
 class MockApp:
     """An OpenAI- or Anthropic-compatible mock. Call it as an ASGI app."""
 
-    def __init__(self, config: MockConfig) -> None:
+    def __init__(
+        self, config: MockConfig, shared: SharedState | None = None, worker: int = 0
+    ) -> None:
         self.config = config
         self.flavour: Flavour = config.flavour
-        self.faults = FaultSet()
+        #: with `--workers N`: the state every worker shares (faults, limits, capacity queue)
+        self.shared = shared
+        self.worker = worker
+        self.faults: FaultSet
+        self.account: AccountLimits
+        self.limiter: Limiter
+        if shared is None:
+            self.faults = FaultSet()
+            self.account = AccountLimits()
+            self.limiter = Limiter(config.capacity, config.flavour)
+        else:
+            self.faults = SharedFaultSet(
+                shared,
+                seed=config.seed,
+                flavour=config.flavour,
+                drift_profiles=profile_names(config.flavour),
+            )
+            self.account = SharedAccount(shared)
+            self.limiter = SharedLimiter(config.capacity, config.flavour, shared)
         self.stats = Stats()
         self.journal = Journal(config.journal)
-        self.account = AccountLimits()
-        self.limiter = Limiter(config.capacity, config.flavour)
+        self.loop_lag = LoopLag()
+        self._burn_s = float(os.environ.get(BURN_ENV) or 0) / 1000.0
         self.account.configure(config.capacity.rpm, config.capacity.tpm)
         self.replay = ReplayCache()
         self.engine = Engine(
@@ -92,7 +123,12 @@ class MockApp:
             drift_profiles=profile_names(config.flavour),
             limiter=self.limiter,
             on_change=self._faults_changed,
+            lags=self._lags,
         )
+        if isinstance(self.faults, SharedFaultSet):
+            self.faults.on_sync = self._faults_changed
+            self.control.totals = self._totals
+            self.control.workers = self._workers
         self.spec = spec = flavour_spec(config.flavour)
         self.routes: dict[tuple[str, str], Handler] = spec.routes
         self.format: ChatFormat = spec.format
@@ -112,6 +148,7 @@ class MockApp:
             return
         path: str = scope["path"]
         method: str = scope["method"]
+        self.faults.sync()  # another worker may have changed them (one load when none did)
         if path.startswith(PREFIX):
             body = await _read_body(receive)
             ctype = b"application/json"
@@ -125,6 +162,8 @@ class MockApp:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": answer})
             return
+        if self._burn_s:
+            _burn(self._burn_s)
         endpoint = self._normalise(path)
         handler = self.routes.get((method, endpoint))
         if handler is None and endpoint.startswith("/v1/models/") and method == "GET":
@@ -228,7 +267,7 @@ class MockApp:
             t0 = time.perf_counter()
             admitted = await limiter.wait(call.gone())
             call.queue_ms = (time.perf_counter() - t0) * 1000.0
-            limiter.queue_wait_s_total += call.queue_ms / 1000.0
+            limiter.add_queue_wait(call.queue_ms / 1000.0)
             if not admitted:
                 call.status = 0  # the client hung up while queued
                 return False
@@ -238,6 +277,55 @@ class MockApp:
             return False
         call.ttft_factor, call.token_factor = limiter.slowdown()
         return True
+
+    async def background(self) -> None:
+        """The mock's own tasks while it serves (started by the server): the loop-lag gauge,
+        and with several workers this worker's counters published for the others."""
+        tasks = [asyncio.ensure_future(self.loop_lag.run())]
+        if self.shared is not None:
+            tasks.append(asyncio.ensure_future(self._publish_loop()))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _publish_loop(self) -> None:
+        while True:
+            self._publish()
+            await asyncio.sleep(PUBLISH_S)
+
+    def _publish(self) -> None:
+        if self.shared is not None:
+            stats = self.stats.to_json()
+            self.shared.publish(self.worker, os.getpid(), self.loop_lag.worst_s, stats)
+
+    def _lags(self) -> list[tuple[int, float]]:
+        if self.shared is None:
+            return [(os.getpid(), self.loop_lag.worst_s)]
+        self._publish()
+        return [(pid, lag) for pid, lag, _ in self.shared.published()]
+
+    def _workers(self) -> list[dict[str, int]]:
+        assert self.shared is not None
+        self._publish()
+        return [
+            {"pid": pid, "calls": int(stats.get("calls", 0))}
+            for pid, _, stats in self.shared.published()
+        ]
+
+    def _totals(self) -> Stats:
+        """Every worker's counters added up (this one's fresh, the others' at most
+        `PUBLISH_S` old)."""
+        assert self.shared is not None
+        self._publish()
+        total = Stats()
+        for _, _, stats in self.shared.published():
+            total.calls += int(stats.get("calls", 0))
+            total.in_flight += int(stats.get("in_flight", 0))
+            total.by_status.update(stats.get("by_status", {}))
+            total.by_fault.update(stats.get("by_fault", {}))
+        return total
 
     def _faults_changed(self) -> None:
         """A fault was added or removed: the capacity in force may have changed."""
@@ -396,6 +484,13 @@ def _instant(engine: Engine, entry: ReplayEntry) -> bool:
     model = entry.model or ""
     spec = engine.models.get(model) or engine.models.get(model, "embedding")
     return spec is not None and spec.ttft_ms == 0 and spec.tokens_per_s == 0 and not spec.jitter_ms
+
+
+def _burn(seconds: float) -> None:
+    """Keep the CPU (and the event loop) busy for `seconds` (the test-only `BURN_ENV`)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -17,8 +17,10 @@ import orjson
 from mock_providers.app import MockConfig
 from mock_providers.core.faults import FaultSpecError
 from mock_providers.core.models import FLAVOURS, Flavour, default_models, with_latency
+from mock_providers.core.shared import MAX_WORKERS
 from mock_providers.provider_config import ProviderFile, parse_provider_file
 from mock_providers.server import READY_PREFIX, serve
+from mock_providers.workers import serve_workers
 
 EXIT_OK, EXIT_USAGE, EXIT_INFRA = 0, 2, 3
 
@@ -47,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
         "--config",
         type=Path,
         help="JSON provider file: model cards (`models`), `strict_models`, `capacity`",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the port (SO_REUSEPORT), sharing faults, limits and capacity",
     )
     p.add_argument(
         "--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug")
@@ -80,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.port <= 65535:
         parser.print_usage(sys.stderr)
         print(f"error: --port must be 0..65535, got {args.port}", file=sys.stderr)
+        return EXIT_USAGE
+    if not 1 <= args.workers <= MAX_WORKERS:
+        print(f"error: --workers must be 1..{MAX_WORKERS}, got {args.workers}", file=sys.stderr)
         return EXIT_USAGE
     for option in ("ttft_ms", "tokens_per_s", "jitter_ms"):
         if getattr(args, option) < 0:
@@ -120,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
 
     try:
-        serve(config, args.host, args.port, on_ready=ready, log_level=args.log_level)
+        if args.workers > 1:
+            serve_workers(config, args.host, args.port, args.workers, ready, args.log_level)
+        else:
+            serve(config, args.host, args.port, on_ready=ready, log_level=args.log_level)
     except OSError as exc:
         print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return EXIT_INFRA

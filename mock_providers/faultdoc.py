@@ -82,7 +82,15 @@ output token x `1 + tokens_slowdown*(n-1)/C`. The journal records each call's wa
 (`queue_ms`); `GET /_brownout/capacity` shows the capacity in force, in flight and queue depth,
 and `GET /_brownout/metrics` the same as Prometheus text (`brownout_mock_in_flight`,
 `brownout_mock_serving`, `brownout_mock_queue_depth`, `brownout_mock_max_concurrency`,
-`brownout_mock_overloaded_total`, `brownout_mock_queue_wait_seconds_total`).
+`brownout_mock_overloaded_total`, `brownout_mock_queue_wait_seconds_total`), plus
+`brownout_mock_loop_lag_seconds` (label `pid`), each process's worst event-loop wake-up delay of the
+last second (`brownout run` scrapes these into `provider_metrics.jsonl`, charts the queue and
+marks the run invalid when a mock saturates).
+
+With `--workers N` (`providers.NAME.workers`) N processes serve one port and are still one
+provider: the capacity above (one queue, `max_concurrency` across all of them), the `rpm`/`tpm`
+buckets, the fault set and each fault's `first`/`every` count and seeded draws are shared, and
+the journal is one file.
 
 With `rpm`/`tpm`, each API key (`Authorization: Bearer`, `x-api-key` or `api-key`) has its own
 buckets, refilled continuously: a call they cannot cover gets the provider's 429 with the real

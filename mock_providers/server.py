@@ -8,6 +8,7 @@ status 0 (uvicorn's own handler re-raises the signal after shutdown; ours does n
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import signal
@@ -32,14 +33,25 @@ GC_YOUNG_THRESHOLD = 20_000
 class _Server(uvicorn.Server):
     """uvicorn.Server that reports readiness and does not re-raise the stop signal."""
 
-    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None] | None) -> None:
+    def __init__(
+        self, config: uvicorn.Config, on_ready: Callable[[], None] | None, app: MockApp
+    ) -> None:
         super().__init__(config)
         self._on_ready = on_ready
+        self._app = app
+        self._background: asyncio.Future[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if self.started:
+            self._background = asyncio.ensure_future(self._app.background())
         if self.started and self._on_ready is not None:
             self._on_ready()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._background is not None:
+            self._background.cancel()
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -55,11 +67,14 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port (port 0: the OS picks a free one)."""
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: the OS picks a free one); ``reuse_port``:
+    one of several on the same port (``SO_REUSEPORT``, ``--workers``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError:
@@ -110,7 +125,7 @@ def build_server(
         server_header=False,
         date_header=True,
     )
-    server = _Server(config, on_ready)
+    server = _Server(config, on_ready, app)
     app.aborter = _aborter(server)
     return server
 
@@ -137,7 +152,8 @@ def serve(
     on_ready: Callable[[str], None] | None = None,
     log_level: str = "warning",
 ) -> None:
-    """Serve until SIGTERM/SIGINT; `on_ready(url)` runs once the socket accepts calls."""
+    """Serve until SIGTERM/SIGINT; `on_ready(url)` runs once the socket accepts calls (several
+    processes on one port: ``mock_providers.workers.serve_workers``)."""
     sock = bind(host, port)
     app = MockApp(config)
     url = url_of(sock)

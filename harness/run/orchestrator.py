@@ -417,6 +417,8 @@ class _Run:
                 encoding="utf-8",
             )
             argv += ["--config", str(config)]
+            if provider.workers > 1:
+                argv += ["--workers", str(provider.workers)]
             child = self.supervisor.start(f"provider-{name}", argv)
             url = self.supervisor.wait_ready(child, READY_TIMEOUT_S)
             wait_http_ok(_join(url, "/_brownout/health"), READY_TIMEOUT_S, child=child)

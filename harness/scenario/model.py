@@ -167,6 +167,9 @@ class Provider(_Model):
     strict_models: bool = False
     #: Finite capacity (docs/faults.md#capacity); keys checked against the mock's catalogue.
     capacity: dict[str, Any] = Field(default_factory=dict)
+    #: Processes serving the mock's port (SO_REUSEPORT), sharing its faults, limits and
+    #: capacity: headroom when one core is not enough (docs/performance.md).
+    workers: int = Field(default=1, ge=1, le=64)
 
 
 class Proxy(_Model):

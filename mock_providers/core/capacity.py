@@ -152,6 +152,9 @@ class Limiter:
         with contextlib.suppress(ValueError):
             self._waiting.remove(future)
 
+    def add_queue_wait(self, seconds: float) -> None:
+        self.queue_wait_s_total += seconds
+
     def release(self) -> None:
         self.in_flight -= 1
         self._wake()

@@ -54,7 +54,16 @@ class ControlState:
     limiter: Limiter
     # Runs after the fault set changed (the capacity in force may have).
     on_change: Callable[[], None] = lambda: None
+    #: the provider's counters (with several workers: all of them added up)
+    totals: Callable[[], Stats] | None = None
+    #: (pid, worst event-loop wake-up delay of the last second) of each process
+    lags: Callable[[], list[tuple[int, float]]] = lambda: []
+    #: with several workers: each one's pid and calls answered (its share of the traffic)
+    workers: Callable[[], list[dict[str, int]]] = lambda: []
     _registry: CollectorRegistry | None = field(default=None, init=False, repr=False)
+
+    def all_stats(self) -> Stats:
+        return self.totals() if self.totals is not None else self.stats
 
     def capacity_json(self) -> dict[str, Any]:
         limiter = self.limiter
@@ -93,7 +102,8 @@ class _CapacityCollector(Collector):
             c.add_metric(values, value)
             return c
 
-        yield gauge("brownout_mock_in_flight", "calls being served", s.stats.in_flight)
+        stats = s.all_stats()
+        yield gauge("brownout_mock_in_flight", "calls being served", stats.in_flight)
         yield gauge("brownout_mock_serving", "calls holding a capacity slot", limiter.in_flight)
         yield gauge("brownout_mock_queue_depth", "calls waiting for a slot", limiter.queue_depth)
         limit = limiter.spec.max_concurrency
@@ -102,13 +112,21 @@ class _CapacityCollector(Collector):
             "calls served at once (-1: unlimited)",
             -1 if limit is None else limit,
         )
-        yield counter("brownout_mock_calls", "calls answered", s.stats.calls)
+        yield counter("brownout_mock_calls", "calls answered", stats.calls)
         yield counter("brownout_mock_overloaded", "calls refused by a full queue", limiter.rejected)
         yield counter(
             "brownout_mock_queue_wait_seconds",
             "total time calls waited for a slot",
             limiter.queue_wait_s_total,
         )
+        lag = GaugeMetricFamily(
+            "brownout_mock_loop_lag_seconds",
+            "worst event-loop wake-up delay of the last second, per process (saturation)",
+            labels=[*labels, "pid"],
+        )
+        for pid, seconds in s.lags():
+            lag.add_metric([*values, str(pid)], seconds)
+        yield lag
 
 
 def _json(status: int, obj: Any) -> tuple[int, bytes]:
@@ -143,7 +161,11 @@ def handle_control(state: ControlState, method: str, path: str, body: bytes) -> 
     if sub == "/stats":
         if method != "GET":
             return _error(405, "use GET")
-        return _json(200, {**state.stats.to_json(), "capacity": state.capacity_json()})
+        stats = {**state.all_stats().to_json(), "capacity": state.capacity_json()}
+        workers = state.workers()
+        if workers:
+            stats["workers"] = workers
+        return _json(200, stats)
     if sub == "/capacity":
         if method != "GET":
             return _error(405, "use GET (change it with a 'capacity' fault)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -407,6 +407,9 @@ class Fault:
     # The params the fault's author gave (a `capacity` fault changes only these).
     given: frozenset[str] = frozenset()
     seen: int = 0
+    #: with several workers: this call's number and seeded draw across all of them
+    #: (core.shared_faults); None in one process, where ``rng`` draws
+    shared_count: Callable[[], tuple[int, float]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -419,8 +422,11 @@ class Fault:
 
     def fires(self, now: float) -> bool:
         """One matching call's decision: the seeded draw, then the schedule."""
-        draw = self.rng.random()
-        self.seen += 1
+        if self.shared_count is None:
+            draw = self.rng.random()
+            self.seen += 1
+        else:
+            self.seen, draw = self.shared_count()
         s = self.schedule
         if s is NO_SCHEDULE:
             return draw < self.probability
@@ -670,6 +676,10 @@ class FaultSet:
 
     def remove(self, name: str) -> bool:
         return self._faults.pop(name, None) is not None
+
+    def sync(self) -> None:
+        """Catch up with changes made elsewhere: nothing to do in one process (see
+        core.shared_faults for several workers)."""
 
     def clear(self) -> None:
         self._faults.clear()
