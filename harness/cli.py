@@ -21,6 +21,7 @@ from harness.commands.cleanup import stop as stop_command
 from harness.commands.compare import compare as compare_command
 from harness.commands.faults import faults as faults_command
 from harness.commands.init import init as init_command
+from harness.commands.worker import worker as worker_command
 from harness.errors import BrownoutError, InfrastructureError, ScenarioError, UsageError
 
 if TYPE_CHECKING:
@@ -67,10 +68,32 @@ def cli() -> None:
 )
 @click.option(
     "--workers",
-    type=click.IntRange(min=1, max=64),
+    type=click.IntRange(min=0, max=64),
     default=1,
     show_default=True,
-    help="Send the load from a Locust master and this many local worker processes.",
+    help="Send the load from a Locust master and this many local worker processes "
+    "(0: remote workers only).",
+)
+@click.option(
+    "--remote-workers",
+    type=click.IntRange(min=0, max=64),
+    default=0,
+    show_default=True,
+    help="Also wait for this many 'brownout worker --master HOST:PORT' processes to join.",
+)
+@click.option(
+    "--master-bind",
+    metavar="HOST[:PORT]",
+    default=None,
+    help="Where the Locust master listens for workers (default 127.0.0.1 and, with "
+    "--remote-workers, port 5557; 0.0.0.0 to accept other machines).",
+)
+@click.option(
+    "--remote-timeout",
+    type=click.FloatRange(min=1, max=3600),
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for the remote workers before giving up (exit 3).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict and the report path.")
 @click.option(
@@ -94,6 +117,9 @@ def run(
     reports_dir: Path,
     toxiproxy_url: str | None,
     workers: int,
+    remote_workers: int,
+    master_bind: str | None,
+    remote_timeout: float,
     quiet: bool,
     baseline: Path | None,
     tolerance_values: tuple[str, ...],
@@ -108,6 +134,7 @@ def run(
     from harness.run.progress import ProgressDisplay
 
     gate = _baseline_gate(baseline, tolerance_values)
+    bind = _master_bind(master_bind, workers, remote_workers)
     display = None if quiet else ProgressDisplay()
 
     def progress(line: str) -> None:
@@ -119,6 +146,9 @@ def run(
         reports_dir=reports_dir,
         toxiproxy_url=toxiproxy_url,
         workers=workers,
+        remote_workers=remote_workers,
+        master_bind=bind,
+        remote_timeout_s=remote_timeout,
         progress=progress,
         on_run_dir=display.attach if display is not None else lambda path, scenario: None,
     )
@@ -163,6 +193,20 @@ def run(
     sys.exit(code)
 
 
+def _master_bind(text: str | None, workers: int, remote_workers: int) -> tuple[str, int] | None:
+    """--master-bind as (host, port); None lets a local-only run pick a free loopback port."""
+    from harness.commands.worker import DEFAULT_PORT, parse_master
+
+    if workers == 0 and remote_workers == 0:
+        _fail(UsageError("--workers 0 needs --remote-workers K: someone must send the load"))
+    if text is None:
+        return ("127.0.0.1", DEFAULT_PORT) if remote_workers else None
+    try:
+        return parse_master(text)
+    except UsageError as exc:
+        _fail(UsageError(str(exc).replace("--master", "--master-bind", 1)))
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option(
@@ -193,8 +237,8 @@ def _recorded_scenario_file(run_dir: Path) -> Path | None:
 
 
 def _has_data(run_dir: Path) -> bool:
-    requests = run_dir / "requests.jsonl"
-    return requests.exists() and requests.stat().st_size > 0
+    # Locust workers write requests.w<i>.jsonl (the master writes a remote worker's).
+    return any(path.stat().st_size > 0 for path in run_dir.glob("requests*.jsonl"))
 
 
 @dataclass(frozen=True)
@@ -389,6 +433,7 @@ cli.add_command(faults_command)
 cli.add_command(init_command)
 cli.add_command(cleanup_command)
 cli.add_command(stop_command)
+cli.add_command(worker_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

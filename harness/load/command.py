@@ -31,13 +31,21 @@ _PACKAGE_ROOT: Final = Path(__file__).resolve().parents[2]
 
 
 def build_locust_command(
-    config_path: Path, config: LoadConfig, *, master_port: int | None = None
+    config_path: Path,
+    config: LoadConfig,
+    *,
+    master_port: int | None = None,
+    master_host: str = "127.0.0.1",
+    locustfile: Path | None = None,
+    expect_workers_max_wait_s: float | None = None,
 ) -> list[str]:
     """The argv of a headless Locust run of ``config``.
 
-    With ``master_port``, the process is a Locust master bound to 127.0.0.1:``master_port``
-    that waits for ``config.workers`` workers (see build_worker_command) and sends no request
-    itself; without it, one local process does everything.
+    With ``master_port``, the process is a Locust master bound to ``master_host:master_port``
+    that waits for ``config.workers`` workers (see build_worker_command), at most
+    ``expect_workers_max_wait_s`` when given, and sends no request itself; without it, one
+    local process does everything. ``locustfile`` is the generated run locustfile
+    (harness.load.runfile), which a remote worker downloads; default: brownout's own.
 
     ``config_path`` is where ``config`` has been written; it reaches the locustfile through the
     environment (see build_locust_env), and is accepted here so callers cannot build a command
@@ -50,18 +58,20 @@ def build_locust_command(
         distributed = [
             "--master",
             "--master-bind-host",
-            "127.0.0.1",
+            master_host,
             "--master-bind-port",
             str(master_port),
             "--expect-workers",
             str(config.workers),
         ]
+        if expect_workers_max_wait_s is not None:
+            distributed += ["--expect-workers-max-wait", f"{math.ceil(expect_workers_max_wait_s)}"]
     return [
         sys.executable,
         "-m",
         "locust",
         "-f",
-        str(LOCUSTFILE),
+        str(locustfile or LOCUSTFILE),
         "--headless",
         "--users",
         str(config.users),
@@ -82,18 +92,22 @@ def build_locust_command(
     ]
 
 
-def build_worker_command(master_host: str, master_port: int) -> list[str]:
+def build_worker_command(
+    master_host: str, master_port: int, *, locustfile: Path | str | None = None
+) -> list[str]:
     """The argv of a Locust worker that joins the master at ``master_host:master_port``.
 
-    The worker reads the same LoadConfig (through the environment) as its master, so both
-    agree on the schedule; the master decides when it starts and how many users each runs.
+    The worker reads the same LoadConfig as its master (the same generated run locustfile, or
+    through the environment), so both agree on the schedule; the master decides when it
+    starts and how many users each runs. ``locustfile="-"`` downloads the master's locustfile
+    over Locust's messaging: what a remote ``brownout worker`` does.
     """
     return [
         sys.executable,
         "-m",
         "locust",
         "-f",
-        str(LOCUSTFILE),
+        str(locustfile or LOCUSTFILE),
         "--worker",
         "--master-host",
         master_host,
@@ -104,19 +118,24 @@ def build_worker_command(master_host: str, master_port: int) -> list[str]:
     ]
 
 
-def build_locust_env(config_path: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+def build_locust_env(
+    config_path: Path | None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The environment for the Locust subprocess.
 
     Starts from ``base`` (default: this process's environment), drops ``LOCUST_*`` variables so a
     developer's shell settings cannot silently change the run, names the config file in
-    ``BROWNOUT_LOAD_CONFIG`` and puts the package root on ``PYTHONPATH``.
+    ``BROWNOUT_LOAD_CONFIG`` (a remote worker, ``None``, has none: its config comes from the
+    master) and puts the package root on ``PYTHONPATH``.
     """
     env = {
         key: value
         for key, value in (os.environ if base is None else base).items()
         if not key.startswith("LOCUST_")
     }
-    env[CONFIG_ENV_VAR] = str(Path(config_path).resolve())
+    env.pop(CONFIG_ENV_VAR, None)
+    if config_path is not None:
+        env[CONFIG_ENV_VAR] = str(Path(config_path).resolve())
     paths = [str(_PACKAGE_ROOT)]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])

@@ -12,15 +12,21 @@ traffic models on Locust's own extension points:
   ``max_in_flight``; an arrival over the cap is written to ``dropped.jsonl``, never delayed.
 
 Distributed (``--master``/``--worker``): the master runs the shape and tells the workers, over
-Locust's messaging, when the schedule starts; each worker sends its share of the arrivals and
-writes its own ``requests.w<N>.jsonl``, so records are written where the request happened.
+Locust's messaging, when the schedule starts; each worker sends its share of the arrivals. A
+local worker writes its own ``requests.w<N>.jsonl``; a remote one (``brownout worker``) ships
+its lines to the master, which writes the same file (harness.load.relay).
+
+The config comes from the generated run locustfile (harness.load.runfile, which a remote worker
+downloads from the master) or, when this file is run directly, from ``BROWNOUT_LOAD_CONFIG``.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import random
+import signal
 import sys
 import time
 from pathlib import Path
@@ -32,8 +38,10 @@ import gevent.pool
 import psutil
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.env import Environment
+from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
+from harness.load import embedded
 from harness.load.config import (
     CONFIG_ENV_VAR,
     LoadConfig,
@@ -43,6 +51,7 @@ from harness.load.config import (
 )
 from harness.load.health import LoadHealthSample
 from harness.load.records import DroppedArrival, RequestLogWriter, RequestRecord
+from harness.load.relay import Receiver, Shipper, is_remote_worker
 from harness.load.schedule import arrival_offsets, share
 from harness.load.sending import Rows, Sender
 from harness.scenario.dataset import DatasetError, read_dataset
@@ -54,6 +63,11 @@ _ORIGIN_LEAD_S = 0.3
 
 
 def _load_config() -> LoadConfig:
+    if embedded.CONFIG_JSON is not None:
+        try:
+            return LoadConfig.from_json(embedded.CONFIG_JSON)
+        except LoadConfigError as exc:
+            sys.exit(f"brownout locustfile: {exc}")
     path = os.environ.get(CONFIG_ENV_VAR)
     if not path:
         sys.exit(f"brownout locustfile: {CONFIG_ENV_VAR} must name a LoadConfig file; it is unset")
@@ -64,6 +78,8 @@ def _load_config() -> LoadConfig:
 
 
 def _load_rows(config: LoadConfig) -> Rows:
+    if embedded.ROWS_JSON is not None:
+        return Rows(json.loads(embedded.ROWS_JSON), config.dataset_order)
     if config.dataset_file is None:
         return Rows((), config.dataset_order)
     try:
@@ -88,6 +104,14 @@ class _Output:
         self.environment: Environment | None = None
         self._requests: RequestLogWriter | None = None
         self._dropped: RequestLogWriter | None = None
+        #: A remote worker's link to the master (None: this process writes its own files).
+        self.shipper: Shipper | None = None
+        #: The master's end of that link.
+        self.receiver: Receiver | None = None
+
+    def stopping(self) -> bool:
+        """The master asked this remote worker for its last records: send nothing new."""
+        return self.shipper is not None and self.shipper.stopping.is_set()
 
     def identity(self) -> tuple[int, int]:
         """(index, count) of this process among the load's workers."""
@@ -101,11 +125,17 @@ class _Output:
         return int(runner.worker_index) if isinstance(runner, WorkerRunner) else None
 
     def request(self, record: RequestRecord) -> None:
+        if self.shipper is not None:
+            self.shipper.add("requests", record.to_json())
+            return
         if self._requests is None:
             self._requests = RequestLogWriter(shard_path(Path(CONFIG.requests_file), self._shard()))
         self._requests.write(record)
 
     def dropped(self, record: DroppedArrival) -> None:
+        if self.shipper is not None:
+            self.shipper.add("dropped", record.to_json())
+            return
         if self._dropped is None:
             default = Path(CONFIG.requests_file).with_name("dropped.jsonl")
             base = Path(CONFIG.dropped_file) if CONFIG.dropped_file else default
@@ -144,7 +174,18 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
     # fire that much early: a 3 s run stopped after 0.1 s. Refresh it before anything is timed.
     gevent.get_hub().loop.update_now()
     OUTPUT.environment = environment
+    if environment.shape_class is not None and not isinstance(environment.runner, WorkerRunner):
+        # Locust installs its SIGTERM handler only once a shape-driven headless test is over
+        # (main.py joins the shape greenlet first), so until then SIGTERM killed the process
+        # outright: no stop, no quit message to the workers, in-flight requests unrecorded.
+        gevent.signal_handler(signal.SIGTERM, lambda: gevent.spawn(_end_shaped_test))
+    if isinstance(environment.runner, MasterRunner):
+        requests_file = Path(CONFIG.requests_file)
+        dropped = Path(CONFIG.dropped_file or requests_file.with_name("dropped.jsonl"))
+        OUTPUT.receiver = Receiver(environment, requests_file, dropped)
     if isinstance(environment.runner, WorkerRunner):
+        if is_remote_worker():
+            OUTPUT.shipper = Shipper(environment, lambda: SENDER.in_flight)
 
         def on_origin(msg: Any, **_kw: Any) -> None:
             if not _origin.ready():
@@ -175,7 +216,27 @@ def _on_spawning_complete(user_count: int, **_kwargs: Any) -> None:
         runner.send_message(ORIGIN_MESSAGE, {"origin": origin})
 
 
+def _end_shaped_test() -> None:
+    """SIGTERM during a shaped test: collect the remote workers' last records, then end the
+    shape, after which Locust quits the way it does at the end of a test (workers included)."""
+    if OUTPUT.receiver is not None:
+        OUTPUT.receiver.drain(CONFIG.stop_timeout_s + 3.0)
+    runner = OUTPUT.environment.runner if OUTPUT.environment is not None else None
+    shape = getattr(runner, "shape_greenlet", None)
+    if shape is not None:
+        shape.kill(block=False)
+
+
+def _test_stopping(**_kwargs: Any) -> None:
+    # Workers leaving from now on are the end of the test, not a lost share of the load.
+    if OUTPUT.receiver is not None:
+        OUTPUT.receiver.closing = True
+
+
 def _stop(**_kwargs: Any) -> None:
+    if OUTPUT.receiver is not None:
+        # Before Locust tells the workers to quit: remote workers' last records, bounded.
+        OUTPUT.receiver.drain(CONFIG.stop_timeout_s + 3.0)
     # The request logs stay open: on SIGTERM Locust fires `quitting` while users may still be
     # finishing requests (--stop-timeout), and those must be recorded too. Every line is
     # already flushed, so process exit loses nothing.
@@ -187,6 +248,7 @@ def _stop(**_kwargs: Any) -> None:
 events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]
 events.test_start.add_listener(_on_test_start)  # type: ignore[no-untyped-call]
 events.spawning_complete.add_listener(_on_spawning_complete)  # type: ignore[no-untyped-call]
+events.test_stopping.add_listener(_test_stopping)  # type: ignore[no-untyped-call]
 events.quitting.add_listener(_stop)  # type: ignore[no-untyped-call]
 
 
@@ -223,6 +285,8 @@ if CONFIG.model == "closed":
 
         @task
         def send_request(self) -> None:
+            if OUTPUT.stopping():
+                raise StopUser
             # Dataset rows in order across the whole load: this process takes every
             # workers-th request number, starting at its index.
             index, workers = OUTPUT.identity()
@@ -265,6 +329,8 @@ else:
                 workers=workers,
             ):
                 due = origin + offset
+                if OUTPUT.stopping():
+                    raise StopUser  # requests in flight go on in their own greenlets
                 delay = due - time.time()
                 if delay > 0:
                     gevent.sleep(delay)
@@ -283,3 +349,12 @@ else:
             if elapsed >= CONFIG.run_time_s:
                 return None  # a shape replaces --run-time: it ends the test itself
             return CONFIG.workers, float(CONFIG.workers)
+
+
+# What the generated run locustfile (harness.load.runfile) re-exports: Locust looks for User
+# and shape classes in the module it loaded.
+__all__ = [
+    name
+    for name in ("ClosedUser", "StagedUsers", "ArrivalDispatcher", "OneDispatcherPerWorker")
+    if name in globals()
+]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import secrets
 import socket
 import time
 import uuid
@@ -27,7 +28,7 @@ from harness.load.validators import JsonFieldValidator, check_body
 from harness.redact import resolve_references
 from harness.scenario.dataset import fill
 
-__all__ = ["Rows", "Sender"]
+__all__ = ["Rows", "Sender", "traceparent"]
 
 _ERROR_TEXT_LIMIT = 300
 _READ_SIZE = 64 * 1024
@@ -58,6 +59,8 @@ class Sender:
         self.templates = config.templates
         self.weights = [t.weight for t in self.templates]
         self.sent = 0
+        #: Requests sent and not yet recorded (a remote worker waits for them at the end).
+        self.in_flight = 0
 
     def choose(self, rng: random.Random) -> RequestSpec:
         if len(self.templates) == 1:
@@ -73,6 +76,15 @@ class Sender:
     ) -> None:
         """Send request ``number``; ``due`` (open model) is when it should have started, and
         its latency is measured from then, so a late generator cannot hide the wait."""
+        self.in_flight += 1
+        try:
+            self._send(client, rng, number, due)
+        finally:
+            self.in_flight -= 1
+
+    def _send(
+        self, client: FastHttpSession, rng: random.Random, number: int, due: float | None
+    ) -> None:
         spec = self.choose(rng)
         row = self.rows.pick(number, rng)
         body_out = rng.choice(spec.bodies) if spec.bodies else spec.json
@@ -90,6 +102,7 @@ class Sender:
             )
         request_id = uuid.uuid4().hex
         headers["X-Request-Id"] = request_id
+        headers["traceparent"] = traceparent(request_id)
         if not any(k.lower() == "accept-encoding" for k in headers):
             # The body is read raw (below), so ask for it uncompressed.
             headers["Accept-Encoding"] = "identity"
@@ -162,6 +175,13 @@ class Sender:
             )
         )
         self.sent += 1
+
+
+def traceparent(request_id: str) -> str:
+    """A W3C ``traceparent`` whose trace id is the request id itself (32 lowercase hex digits,
+    never all zero: a uuid4 has version bits set), so a provider call joins its request on
+    either header; the parent span id is fresh per request, and the trace is sampled."""
+    return f"00-{request_id}-{secrets.token_hex(8)}-01"
 
 
 def _read_body(

@@ -9,7 +9,13 @@ once the load has stopped, the checks that say whether the generator itself kept
   ``load.max_schedule_lag`` the latencies include the generator's own queueing, so the run is
   invalid (a ``warning`` event with ``invalidates: true``, as for a saturated CPU);
 - dropped arrivals: counted and reported (they mean the SUT held ``max_in_flight`` requests);
-- a worker that exits mid-run: the load it was sending is missing, so the run is invalid.
+- a worker that exits mid-run: the load it was sending is missing, so the run is invalid. A
+  local worker is watched by its pid; a remote one (``brownout worker --master``) through the
+  master's ``load_workers.jsonl`` (harness.load.relay), which says when it missed Locust's
+  heartbeats or quit.
+
+With remote workers the master binds ``master_bind`` and waits at most ``remote_timeout_s``
+for them; the load starts only once every worker, local and remote, has joined.
 """
 
 from __future__ import annotations
@@ -23,15 +29,19 @@ from pathlib import Path
 
 from harness.errors import InfrastructureError
 from harness.load import LoadConfig, build_locust_command, build_locust_env, build_worker_command
+from harness.load.runfile import write_run_locustfile
 from harness.redact import header_references
 from harness.run.events import EventLog
 from harness.run.rundir import RunDirectory
 from harness.run.supervisor import Child, Supervisor
 from harness.scenario import Request, RequestTemplate, Scenario
+from harness.scenario.dataset import DatasetError, read_dataset
 
-__all__ = ["LoadProcess", "build_load_config", "schedule_lag_p99_ms"]
+__all__ = ["DEFAULT_MASTER_PORT", "LoadProcess", "build_load_config", "schedule_lag_p99_ms"]
 
 READY_TIMEOUT_S = 30.0
+#: Locust's own default, so ``brownout worker --master HOST`` needs no port.
+DEFAULT_MASTER_PORT = 5557
 
 
 def _request_specs(scenario: Scenario) -> list[Request]:
@@ -118,6 +128,9 @@ class LoadProcess:
         events: EventLog,
         *,
         workers: int = 1,
+        remote_workers: int = 0,
+        master_bind: tuple[str, int] | None = None,
+        remote_timeout_s: float = 120.0,
         progress: Callable[[str], None] = lambda line: None,
         invalidate: Callable[[str, str], None] | None = None,
     ) -> None:
@@ -127,6 +140,10 @@ class LoadProcess:
         self.supervisor = supervisor
         self.events = events
         self.workers = workers
+        self.remote_workers = remote_workers
+        self.master_bind = master_bind
+        self.remote_timeout_s = remote_timeout_s
+        self._workers_seen = 0  # lines of load_workers.jsonl already read
         self.progress = progress
         self.invalidate = invalidate or self._warn
         self.children: list[Child] = []
@@ -142,38 +159,73 @@ class LoadProcess:
 
     def start(self, sut_url: str) -> float:
         """Start Locust and return the wall-clock time of the first request (the run's zero)."""
+        total = self.workers + self.remote_workers
+        distributed = total > 1 or self.remote_workers > 0
         config = build_load_config(
-            self.scenario, self.source, self.run_dir, sut_url, workers=self.workers
+            self.scenario,
+            self.source,
+            self.run_dir,
+            sut_url,
+            workers=total if distributed else 1,
         )
         config_path = self.run_dir.file("load_config.json")
         config.write(config_path)
+        locustfile = write_run_locustfile(self.run_dir.path, config, _dataset_rows(config))
         env = build_locust_env(config_path)
         for spec in _request_specs(self.scenario):
             env.update(header_references(spec.headers, self.scenario.secrets)[1])
-        if self.workers == 1:
+        ready_timeout_s = READY_TIMEOUT_S
+        if not distributed:
             master = self.supervisor.start(
-                "locust", build_locust_command(config_path, config), env=env
+                "locust", build_locust_command(config_path, config, locustfile=locustfile), env=env
             )
             self.children.append(master)
         else:
-            port = _free_port()
+            host, port = self.master_bind or ("127.0.0.1", _free_port())
+            wait = None
+            if self.remote_workers:
+                wait = self.remote_timeout_s
+                ready_timeout_s += self.remote_timeout_s
             master = self.supervisor.start(
-                "locust", build_locust_command(config_path, config, master_port=port), env=env
+                "locust",
+                build_locust_command(
+                    config_path,
+                    config,
+                    master_port=port,
+                    master_host=host,
+                    locustfile=locustfile,
+                    expect_workers_max_wait_s=wait,
+                ),
+                env=env,
             )
             self.children.append(master)
             for index in range(self.workers):
                 worker = self.supervisor.start(
-                    f"locust-worker-{index}", build_worker_command("127.0.0.1", port), env=env
+                    f"locust-worker-{index}",
+                    build_worker_command("127.0.0.1", port, locustfile=locustfile),
+                    env=env,
                 )
                 self.children.append(worker)
                 self.worker_children.append(worker)
+            if self.remote_workers:
+                self.progress(
+                    f"load: waiting up to {self.remote_timeout_s:g}s for "
+                    f"{self.remote_workers} remote worker(s): run "
+                    f"'brownout worker --master HOST:{port}' on each (master bound to {host})"
+                )
         t0 = _wait_first_request(
-            self.run_dir.path, lambda: all(c.alive() for c in self.children), READY_TIMEOUT_S
+            self.run_dir.path, lambda: all(c.alive() for c in self.children), ready_timeout_s
         )
         if t0 is None:
             dead = next((c for c in self.children if not c.alive()), master)
+            if self.remote_workers and "Gave up waiting for workers" in dead.tail():
+                joined = [line for line in self._read_workers() if line["event"] == "joined"]
+                raise InfrastructureError(
+                    f"only {len(joined)} of {self.remote_workers} remote load worker(s) joined "
+                    f"within {self.remote_timeout_s:g}s (--remote-timeout)"
+                )
             raise InfrastructureError(
-                f"the load generator sent no request within {READY_TIMEOUT_S:g}s; "
+                f"the load generator sent no request within {ready_timeout_s:g}s; "
                 f"its output ({dead.log_path}):\n{dead.tail()}"
             )
         self.t0 = t0
@@ -185,6 +237,7 @@ class LoadProcess:
             users=load.closed_users if load.model == "closed" else None,
             rate=load.rate,
             workers=self.workers,
+            remote_workers=self.remote_workers,
         )
         self._stage_starts = [t0 + offset for offset in _stage_offsets(self.scenario)]
         self.poll(time.time())
@@ -222,6 +275,35 @@ class LoadProcess:
             )
             self.invalidate("load", message)
             self.progress(f"warning: {worker.name} exited (code {code}); the run is invalid")
+        for line in self._read_workers():
+            name = f"remote load worker {line['index']} ({line['host']} pid {line['pid']})"
+            if line["event"] == "joined":
+                self.progress(f"load: {name} joined")
+            elif line["event"] == "lost":
+                self._lost_workers.append(name)
+                self.invalidate(
+                    "load",
+                    f"{name} stopped answering the master's heartbeats during the run: its "
+                    "share of the load was not sent",
+                )
+                self.progress(f"warning: {name} was lost; the run is invalid")
+
+    def _read_workers(self) -> list[dict[str, object]]:
+        """The lines of the master's load_workers.jsonl not read before."""
+        path = self.run_dir.path / "load_workers.jsonl"
+        if not path.exists():
+            return []
+        with path.open(encoding="utf-8") as handle:
+            lines = [line for line in handle if line.endswith("\n")]
+        new = lines[self._workers_seen :]
+        self._workers_seen = len(lines)
+        out: list[dict[str, object]] = []
+        for line in new:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
 
     def _warn(self, source: str, message: str) -> None:
         self.events.emit("warning", message=message, invalidates=True, source=source)
@@ -264,6 +346,16 @@ class LoadProcess:
                     "requests were already in flight (load.max_in_flight)"
                 ),
             )
+
+
+def _dataset_rows(config: LoadConfig) -> list[dict[str, object]] | None:
+    """The dataset's rows, embedded in the run locustfile (a remote worker has no file)."""
+    if config.dataset_file is None:
+        return None
+    try:
+        return read_dataset(Path(config.dataset_file))
+    except DatasetError as exc:  # validated before the run; changed since
+        raise InfrastructureError(f"load dataset: {exc}") from exc
 
 
 def _stage_offsets(scenario: Scenario) -> list[float]:

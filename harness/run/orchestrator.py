@@ -79,6 +79,12 @@ class RunOptions:
     toxiproxy_url: str | None = None
     #: Locust worker processes for the load (1: one process, no master).
     workers: int = 1
+    #: ``brownout worker`` processes the run waits for (see harness.run.load_process).
+    remote_workers: int = 0
+    #: Where the Locust master listens when workers join it; None: 127.0.0.1, a free port.
+    master_bind: tuple[str, int] | None = None
+    #: How long the run waits for its remote workers to join.
+    remote_timeout_s: float = 120.0
     progress: Callable[[str], None] = field(default=lambda line: None)
     #: Called once the run directory exists (the CLI's live view tails its files).
     on_run_dir: Callable[[Path, Scenario], None] = field(default=lambda path, scenario: None)
@@ -585,6 +591,9 @@ class _Run:
             self.supervisor,
             self.events,
             workers=self.options.workers,
+            remote_workers=self.options.remote_workers,
+            master_bind=self.options.master_bind,
+            remote_timeout_s=self.options.remote_timeout_s,
             progress=self.options.progress,
             invalidate=self.validity.invalidate,
         )
