@@ -314,8 +314,10 @@ def test_streamed_bodies_record_time_to_first_byte_and_cuts(
             # Two 150 ms pauses between the first byte and the end (generous bound: timing is
             # what is under test).
             assert row.latency_ms - row.ttft_ms >= 250
-            # Three chunks 150 ms apart: the inter-chunk (inter-token) latency is about that.
-            assert row.itl_ms is not None and 100 <= row.itl_ms <= row.latency_ms
+            # Three chunks 150 ms apart: the inter-chunk (inter-token) latency is about that. On
+            # a starved machine one chunk can arrive in two reads (an extra, later arrival):
+            # 300 ms over 4 gaps is 75 ms, still far from the 0 of a body read at once.
+            assert row.itl_ms is not None and 60 <= row.itl_ms <= row.latency_ms
     assert set(seen) == {"ok", "cut", "stalled"}, seen
 
 
