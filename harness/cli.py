@@ -277,6 +277,7 @@ def _analyse_and_report(
     """Analyse, render, print the one verdict line; the exit code: 0 passed, 1 an SLO failed
     or a regression, 3 the run is invalid (never PASSED, whatever its SLOs say)."""
     from harness.analysis import analyze_run
+    from harness.analysis.stage_times import stage
     from harness.commands.common import describe_delta
     from harness.report import compare_summaries, render_report
     from harness.report.github import publish_to_github
@@ -285,7 +286,8 @@ def _analyse_and_report(
     try:
         summary = analyze_run(run_dir)
         if gate is None:
-            paths = render_report(run_dir, summary)
+            with stage("render"):
+                paths = render_report(run_dir, summary)
         else:
             paths = render_report(
                 run_dir,

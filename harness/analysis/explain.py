@@ -18,6 +18,7 @@ from harness.analysis.metrics import PreparedRun
 from harness.analysis.models import LoadStage, PhaseMetrics
 from harness.analysis.request_ids import resolve_request_ids
 from harness.analysis.resilience import compute_resilience
+from harness.analysis.stage_times import stage
 from harness.analysis.stages import load_stages
 from harness.analysis.traces import worst_traces
 from harness.analysis.verdict_models import (
@@ -67,8 +68,10 @@ def explain_run(
             name: ModelPrice(input=p.input, output=p.output, cached=p.cached)
             for name, p in getattr(scenario, "prices", {}).items()
         }
-    verdicts = compute_resilience(data, prepared, fault_types)
-    cost = compute_cost(data, prepared, overrides, t0=t0, window_s=window_s)
+    with stage("resilience"):
+        verdicts = compute_resilience(data, prepared, fault_types)
+    with stage("cost"):
+        cost = compute_cost(data, prepared, overrides, t0=t0, window_s=window_s)
     for name, metrics in phases.items():
         for source_values, source_why in (
             (verdicts.values.get(name, {}), verdicts.unavailable.get(name, {})),
@@ -82,15 +85,20 @@ def explain_run(
                     metrics.unavailable.pop(metric, None)
 
     wanted = {h for hashes in verdicts.example_hashes.values() for h in hashes}
-    ids = resolve_request_ids(data.run_dir, wanted) if wanted else {}
+    with stage("resilience"):
+        ids = resolve_request_ids(data.run_dir, wanted) if wanted else {}
     for (phase, verdict_name), hashes in verdicts.example_hashes.items():
         for verdict in verdicts.verdicts.get(phase, []):
             if verdict.name == verdict_name:
                 verdict.examples = [ids[h] for h in hashes if h in ids]
+    with stage("traces"):
+        worst = worst_traces(data, prepared)
+    with stage("impact"):
+        impact = compute_impact(data, prepared)
     return Explained(
         resilience=verdicts.verdicts,
         cost=cost.summary,
-        worst_requests=worst_traces(data, prepared),
-        impact=compute_impact(data, prepared),
+        worst_requests=worst,
+        impact=impact,
         load_stages=load_stages(data.events),
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from harness.analysis.loading import RunData
@@ -27,6 +28,8 @@ __all__ = ["compute_impact"]
 #: Paths shown per phase, largest first.
 TOP_PATHS: Final = 4
 EXAMPLES: Final = 3
+#: Distinct fault (or toxic) names that fit the bitmask of ``_names_met``.
+_MAX_NAME_BITS: Final = 62
 PHASES: Final = ("baseline", "fault", "recovery")
 
 
@@ -58,12 +61,13 @@ def compute_impact(data: RunData, prepared: PreparedRun) -> list[ImpactLine]:
     wanted = np.isin(call_ids, req_ids[bad & (req_ids != 0)]) & (call_ids != 0)
     frame = frame[wanted].sort_values("t", kind="stable")
     per = frame.groupby("rid", sort=False).agg(
-        faults=("fault", lambda s: ",".join(sorted({p for v in s for p in v.split(",") if p}))),
-        toxics=("toxics", lambda s: ",".join(sorted({p for v in s for p in v.split(",") if p}))),
         last_status=("status", "last"),
         provider=("provider", "last"),
         retries=("repeated", "sum"),
     )
+    rids = frame["rid"].to_numpy(dtype=np.uint64)
+    per["faults"] = _names_met(rids, frame["fault"].to_numpy(), per.index)
+    per["toxics"] = _names_met(rids, frame["toxics"].to_numpy(), per.index)
 
     lines: list[ImpactLine] = []
     for phase in PHASES:
@@ -102,6 +106,33 @@ def compute_impact(data: RunData, prepared: PreparedRun) -> list[ImpactLine]:
     for line in lines:
         line.examples = [names[int(h)] for h in line.examples if int(h) in names]
     return lines
+
+
+def _names_met(
+    rids: npt.NDArray[np.uint64], values: npt.NDArray[np.object_], index: pd.Index
+) -> npt.NDArray[np.object_]:
+    """Per request of ``index``: the sorted, comma-joined set of the names in its calls'
+    ``values`` (each a comma-separated list, "" for none).
+
+    A run has a handful of distinct fault names, so each becomes one bit: a request's set is
+    the bitwise OR of its calls' masks, one vectorised pass instead of a Python set per request.
+    """
+    codes, uniques = pd.factorize(values)
+    part_sets = [frozenset(p for p in str(u).split(",") if p) for u in uniques]
+    names = sorted(frozenset().union(*part_sets))
+    if len(names) > _MAX_NAME_BITS:
+        table = pd.DataFrame({"rid": rids, "v": values}).groupby("rid", sort=False)["v"]
+        joined = table.agg(lambda s: ",".join(sorted({p for v in s for p in v.split(",") if p})))
+        return np.asarray(joined.reindex(index).to_numpy(), dtype=object)
+    bit = {name: 1 << i for i, name in enumerate(names)}
+    masks = np.array([sum(bit[p] for p in parts) for parts in part_sets] or [0], dtype=np.int64)
+    per_request = np.zeros(len(index), dtype=np.int64)
+    np.bitwise_or.at(per_request, index.get_indexer(pd.Index(rids)), masks[codes])
+    labels = {
+        int(m): ",".join(n for i, n in enumerate(names) if int(m) >> i & 1)
+        for m in np.unique(per_request)
+    }
+    return np.array([labels[int(m)] for m in per_request], dtype=object)
 
 
 def _path(faults: object, toxics: object, status: object, provider: object, retries: object) -> str:

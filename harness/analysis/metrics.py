@@ -33,6 +33,7 @@ from harness.analysis.models import (
     TimeSeries,
 )
 from harness.analysis.phases import PHASE_ORDER, REPORTED_PHASES, Timeline, assign_phases
+from harness.analysis.stage_times import stage
 from harness.scenario import SLO_METRICS
 
 __all__ = [
@@ -160,14 +161,15 @@ def prepare_run(
     provider_codes, provider_names = _codes(calls["name"])
     endpoint_codes, endpoint_names = _codes(calls["endpoint"])
     arrival_phase = assign_phases(call_t, timeline)
-    join = join_calls(
-        req_ids,
-        call_ids,
-        call_t,
-        provider_codes,
-        endpoint_codes,
-        arrival_phase >= PHASE_ORDER.index("baseline"),
-    )
+    with stage("join"):
+        join = join_calls(
+            req_ids,
+            call_ids,
+            call_t,
+            provider_codes,
+            endpoint_codes,
+            arrival_phase >= PHASE_ORDER.index("baseline"),
+        )
     joined = join.call_request >= 0
     attributed = join.method == ATTRIBUTED
 

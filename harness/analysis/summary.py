@@ -26,6 +26,7 @@ from harness.analysis.phases import Timeline, build_timeline
 from harness.analysis.provider_series import with_provider_queue
 from harness.analysis.recovery import compute_recovery
 from harness.analysis.slos import SLOLike, evaluate_slos, latency_threshold_ms
+from harness.analysis.stage_times import stage
 from harness.load.health import read_health, saturation
 
 __all__ = [
@@ -79,23 +80,25 @@ def analyze_run(
             notes.append("no scenario.yaml in the run directory: no SLOs were evaluated")
     warmup_s = scenario.warmup_s if scenario is not None else None
 
-    data = load_run(run_dir) if chunk_rows is None else load_run(run_dir, chunk_rows=chunk_rows)
+    with stage("load"):
+        data = load_run(run_dir) if chunk_rows is None else load_run(run_dir, chunk_rows=chunk_rows)
     data_start, data_end = _data_span(data)
     timeline = build_timeline(
         data.events, warmup_s=warmup_s, data_start=data_start, data_end=data_end
     )
     notes.extend(timeline.notes)
     threshold = latency_threshold_ms(slos)
-    prepared = prepare_run(data, timeline, threshold)
-    phases = compute_phase_metrics(prepared)
-    recovery = compute_recovery(
-        prepared,
-        phases["baseline"],
-        window_s=window_s,
-        epsilon=recovery_epsilon,
-        windows=recovery_windows,
-        latency_slack_ms=recovery_latency_slack_ms,
-    )
+    with stage("metrics"):
+        prepared = prepare_run(data, timeline, threshold)
+        phases = compute_phase_metrics(prepared)
+        recovery = compute_recovery(
+            prepared,
+            phases["baseline"],
+            window_s=window_s,
+            epsilon=recovery_epsilon,
+            windows=recovery_windows,
+            latency_slack_ms=recovery_latency_slack_ms,
+        )
     base_rate = phases["baseline"].throughput_rps or 0.0
     judged = recovery.verdict != "undetermined"
     if judged and base_rate > 0 and base_rate * window_s < MIN_REQUESTS_PER_WINDOW:
@@ -111,7 +114,8 @@ def analyze_run(
         else:
             phases[name].recovery_time_s = recovery.recovery_time_s
             phases[name].unavailable.pop("recovery_time_s", None)
-    timeseries = with_provider_queue(compute_timeseries(prepared, window_s=window_s), run_dir)
+    with stage("metrics"):
+        timeseries = with_provider_queue(compute_timeseries(prepared, window_s=window_s), run_dir)
     explained = explain_run(
         data, prepared, phases, scenario, t0=timeseries.t0, window_s=timeseries.window_s
     )

@@ -63,7 +63,8 @@ def test_large_request_file_is_read_in_chunks_with_bounded_memory(tmp_path: Path
         tracemalloc.stop()
 
     assert len(data.requests) == ROWS
-    assert data.chunks_read["requests.jsonl"] == ROWS // 20_000
+    # Chunks are cut at a newline after about chunk_rows lines.
+    assert abs(data.chunks_read["requests.jsonl"] - ROWS // 20_000) <= 1
     # A list of the 200k row dicts alone takes ~170 MB (each dict with its values is ~0.9 kB);
     # chunked reading into typed columns (ids hashed to uint64) stays below the file's size.
     assert peak < size_mb * 1e6, f"peak {peak / 1e6:.0f} MB for a {size_mb:.0f} MB file"
