@@ -80,6 +80,7 @@ class MockApp:
         self, config: MockConfig, shared: SharedState | None = None, worker: int = 0
     ) -> None:
         self.config = config
+        self.spec = spec = flavour_spec(config.flavour)
         self.flavour: Flavour = config.flavour
         #: with `--workers N`: the state every worker shares (faults, limits, capacity queue)
         self.shared = shared
@@ -96,7 +97,7 @@ class MockApp:
                 shared,
                 seed=config.seed,
                 flavour=config.flavour,
-                drift_profiles=profile_names(config.flavour),
+                drift_profiles=profile_names(spec.format.provider),
             )
             self.account = SharedAccount(shared)
             self.limiter = SharedLimiter(config.capacity, config.flavour, shared)
@@ -120,7 +121,7 @@ class MockApp:
             seed=config.seed,
             faults=self.faults,
             stats=self.stats,
-            drift_profiles=profile_names(config.flavour),
+            drift_profiles=profile_names(spec.format.provider),
             limiter=self.limiter,
             on_change=self._faults_changed,
             lags=self._lags,
@@ -129,10 +130,11 @@ class MockApp:
             self.faults.on_sync = self._faults_changed
             self.control.totals = self._totals
             self.control.workers = self._workers
-        self.spec = spec = flavour_spec(config.flavour)
         self.routes: dict[tuple[str, str], Handler] = spec.routes
         self.format: ChatFormat = spec.format
         self._normalise = spec.normalise_path
+        self._resolve = spec.resolve
+        self._precheck = spec.precheck
         self._paths = {path for _, path in self.routes}
         # Set by the server: resets a client's TCP connection (for `connection_reset`).
         self.aborter: Aborter | None = None
@@ -168,13 +170,16 @@ class MockApp:
         handler = self.routes.get((method, endpoint))
         if handler is None and endpoint.startswith("/v1/models/") and method == "GET":
             handler = self.routes.get(("GET", "/v1/models/{model}"))
+        if handler is None and self._resolve is not None:
+            handler = self._resolve(method, endpoint)
         body = await _read_body(receive)
         named = named_faults(scope["headers"])
         unknown = self.faults.unknown(named) if named else []
+        refused = self._precheck(scope) if self._precheck is not None else None
         limited = self.limiter.limited and method == "POST" and endpoint not in UNLIMITED
         exact = self.account.enforced  # every call is charged to its key: no replay
         replay = None
-        if body and method == "POST" and not exact and not unknown:
+        if body and method == "POST" and not exact and not unknown and refused is None:
             replay = self.replay.get(endpoint, body)
         decided: list[Fault] | None = None
         if replay is not None and (self.faults or named):
@@ -198,6 +203,8 @@ class MockApp:
         fingerprint_: str | None = None
         admitted = False
         try:
+            if refused is not None:
+                raise refused
             if unknown:
                 raise WireError(
                     400,

@@ -17,6 +17,7 @@ from mock_providers.core.faults import (
     CATALOGUE,
     COMMON_PARAMS,
     FAULT_HEADER,
+    OVERLOAD_STATUSES,
     SCHEDULE_KEYS,
     ParamSpec,
 )
@@ -76,6 +77,9 @@ a `capacity` fault on the timeline) makes it finite:
 |---|---|---|---|
 {rows}
 
+The overload answer's status by flavour (the first is the default; `overload_status` picks
+another): {overload}.
+
 The slowdown law: a call admitted with `n` calls in service (itself included) out of
 `C = max_concurrency` gets time to first token x `1 + ttft_slowdown*(n-1)/C` and time per
 output token x `1 + tokens_slowdown*(n-1)/C`. The journal records each call's wait for a slot
@@ -92,7 +96,8 @@ provider: the capacity above (one queue, `max_concurrency` across all of them), 
 buckets, the fault set and each fault's `first`/`every` count and seeded draws are shared, and
 the journal is one file.
 
-With `rpm`/`tpm`, each API key (`Authorization: Bearer`, `x-api-key` or `api-key`) has its own
+With `rpm`/`tpm`, each API key (`Authorization: Bearer`, `x-api-key`, `api-key` or
+`x-goog-api-key`) has its own
 buckets, refilled continuously: a call they cannot cover gets the provider's 429 with the real
 wait in `retry-after`, and every response's `x-ratelimit-*` / `anthropic-ratelimit-*` headers
 report the key's true state. Without them the headers report an account of
@@ -140,7 +145,32 @@ Endpoints: OpenAI `POST /v1/chat/completions` (plain and `stream`, tools,
 base64), `GET /v1/models[/ID]`; Anthropic `POST /v1/messages` (plain and streamed, tools),
 `POST /v1/messages/count_tokens`, `GET /v1/models[/ID]`, with either `x-api-key` or
 `Authorization: Bearer` and any `anthropic-version`. OpenAI clients use `BASE_URL/v1` as their
-base URL, Anthropic clients `BASE_URL`.
+base URL, Anthropic clients `BASE_URL`. OpenAI also serves legacy `POST /v1/completions` (plain
+and `stream`; `max_tokens` defaults to 16 as on the real endpoint).
+
+Flavour `azure` (Azure OpenAI; `AzureOpenAI(azure_endpoint=BASE_URL, api_version=...)`):
+`POST /openai/deployments/{deployment}/chat/completions`, `.../completions` and
+`.../embeddings`, which require `?api-version=YYYY-MM-DD[-preview]` (without one: Azure's 404
+`{"error": {"code": "404", "message": "Resource not found"}}`), and the newer
+`/openai/v1/chat/completions`, `/openai/v1/completions`, `/openai/v1/embeddings` and
+`GET /openai/v1/models` that do not. The deployment name is the model id. Every call needs an
+`api-key` header or `Authorization: Bearer` (else Azure's 401). Answers carry
+`prompt_filter_results` and `content_filter_results` in each choice; streams start with the
+prompt-filter frame (no choices, empty ids). Errors from Azure's front door (auth, routing,
+unknown deployment `DeploymentNotFound`, 429, 503) use `{"error": {"code", "message"}}`; errors
+from the model (bad request, context length) use OpenAI's shape. The drift profiles of flavour
+`openai` apply.
+
+Flavour `gemini` (Google Gemini; `genai.Client(api_key=..., http_options={"base_url":
+BASE_URL})`): `POST /v1beta/models/{model}:generateContent`,
+`.../{model}:streamGenerateContent?alt=sse` (only SSE is served), `.../{model}:countTokens`,
+`GET /v1beta/models[/{model}]`, the same under `/v1/`. A key is required, `x-goog-api-key` or
+`?key=` (else Google's 403 `PERMISSION_DENIED`). Errors are `{"error": {"code", "message",
+"status"}}`: 429 `RESOURCE_EXHAUSTED` (with `QuotaFailure` and, when the wait is known,
+`RetryInfo.retryDelay`), 503 `UNAVAILABLE`, 500 `INTERNAL`, 400 `INVALID_ARGUMENT`, 404
+`NOT_FOUND`. The model is in the path, so a fault's `endpoints` names the whole path (e.g.
+`/v1beta/models/gemini-2.5-flash:generateContent`); its `models` filter is usually handier.
+Gemini has no drift profiles.
 """
 
 
@@ -180,7 +210,11 @@ def render() -> str:
             header=FAULT_HEADER.decode(),
         )
     )
-    out.append(_CAPACITY.format(rows="\n".join(_param_row(p) for p in CAPACITY_PARAMS)))
+    overload = "; ".join(
+        f"{f} " + " or ".join(str(s) for s in statuses) for f, statuses in OVERLOAD_STATUSES.items()
+    )
+    rows = "\n".join(_param_row(p) for p in CAPACITY_PARAMS)
+    out.append(_CAPACITY.format(rows=rows, overload=overload))
     out.append("## Fault types\n")
     out.append("| type | what it does | streams only |")
     out.append("|---|---|---|")

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from mock_providers.anthropic.routes import FLAVOUR as ANTHROPIC
 from mock_providers.core.flavour import FlavourSpec
+from mock_providers.gemini.routes import FLAVOUR as GEMINI
+from mock_providers.openai.azure import FLAVOUR as AZURE
 from mock_providers.openai.routes import FLAVOUR as OPENAI
 
-SPECS: dict[str, FlavourSpec] = {spec.name: spec for spec in (OPENAI, ANTHROPIC)}
+SPECS: dict[str, FlavourSpec] = {spec.name: spec for spec in (OPENAI, ANTHROPIC, AZURE, GEMINI)}
 
 
 def flavour_spec(name: str) -> FlavourSpec:

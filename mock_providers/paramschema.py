@@ -22,6 +22,7 @@ from mock_providers.core.faults import (
     ParamSpec,
 )
 from mock_providers.core.models import FLAVOURS
+from mock_providers.flavours import flavour_spec
 
 _TYPES = {
     "int": "integer",
@@ -64,7 +65,9 @@ def catalogue_data() -> dict[str, Any]:
         },
         "capacity": {p.name: param_schema(p) for p in CAPACITY_PARAMS},
         "overload_statuses": {f: list(OVERLOAD_STATUSES[f]) for f in FLAVOURS},
-        "drift_profiles": {f: list(profile_names(f)) for f in FLAVOURS},
+        "drift_profiles": {
+            f: list(profile_names(flavour_spec(f).format.provider)) for f in FLAVOURS
+        },
     }
 
 

@@ -156,7 +156,7 @@ class Provider(_Model):
     ``knowledge`` maps questions to their right answers, so "200 OK but wrong" (the
     ``wrong_answer`` fault, a drifted answer) is measurable against the truth."""
 
-    flavour: Literal["openai", "anthropic"] = "openai"
+    flavour: Literal["openai", "anthropic", "azure", "gemini"] = "openai"
     ttft_s: Duration = Field(default=0.0, alias="ttft")
     tokens_per_s: float = Field(default=0.0, ge=0)
     jitter_s: Duration = Field(default=0.0, alias="jitter")

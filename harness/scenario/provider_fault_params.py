@@ -370,7 +370,7 @@ CATALOGUE: dict[str, Any] = json.loads(
       529
      ],
      "default": null,
-     "description": "overload answer: OpenAI 503 (default) or 429, Anthropic 529 (default) or 503"
+     "description": "overload answer's status (default and choices per flavour: see Capacity)"
     },
     "ttft_slowdown": {
      "type": "number",
@@ -440,7 +440,7 @@ CATALOGUE: dict[str, Any] = json.loads(
     529
    ],
    "default": null,
-   "description": "overload answer: OpenAI 503 (default) or 429, Anthropic 529 (default) or 503"
+   "description": "overload answer's status (default and choices per flavour: see Capacity)"
   },
   "ttft_slowdown": {
    "type": "number",
@@ -483,6 +483,14 @@ CATALOGUE: dict[str, Any] = json.loads(
   "anthropic": [
    529,
    503
+  ],
+  "azure": [
+   429,
+   503
+  ],
+  "gemini": [
+   503,
+   429
   ]
  },
  "drift_profiles": {
@@ -521,7 +529,27 @@ CATALOGUE: dict[str, Any] = json.loads(
    "stream_delta_before_start",
    "stream_bad_partial_json",
    "stream_unknown_event"
-  ]
+  ],
+  "azure": [
+   "fenced_json",
+   "missing_usage",
+   "usage_renamed",
+   "no_choices",
+   "empty_choices",
+   "tool_args_object",
+   "tool_args_invalid_json",
+   "unknown_finish_reason",
+   "content_parts",
+   "legacy_function_call",
+   "extra_fields",
+   "error_in_200",
+   "html_200",
+   "stream_no_done",
+   "stream_tool_no_index",
+   "stream_event_lines",
+   "stream_crlf"
+  ],
+  "gemini": []
  }
 }
 """

@@ -115,7 +115,7 @@ class MockProvider(_Component):
 
     def __init__(
         self,
-        flavour: Literal["openai", "anthropic"] | str = "openai",
+        flavour: Literal["openai", "anthropic", "azure", "gemini"] | str = "openai",
         *,
         seed: int = 0,
         name: str | None = None,

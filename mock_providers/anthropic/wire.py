@@ -377,6 +377,7 @@ class AnthropicFormat:
     """`ChatFormat` for the Anthropic Messages API."""
 
     provider = "anthropic"
+    safety_status = 400
 
     def wire_error(self, err: WireError) -> bytes:
         etype = _KINDS.get(err.kind) or _ERROR_TYPES.get(err.status, ("api_error", ""))[0]

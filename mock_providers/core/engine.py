@@ -28,6 +28,8 @@ class ChatFormat(Protocol):
     """How one provider renders the pipeline's outcomes on the wire."""
 
     provider: str
+    # The status of the safety filter's prompt-block answer (`safety` mode `azure_400`).
+    safety_status: int
 
     def wire_error(self, err: WireError) -> bytes: ...
     def bad_json(self) -> WireError: ...

@@ -73,7 +73,7 @@ CAPACITY_PARAMS = (
         "overload_status",
         "int_or_null",
         None,
-        "overload answer: OpenAI 503 (default) or 429, Anthropic 529 (default) or 503",
+        "overload answer's status (default and choices per flavour: see Capacity)",
         choices=(429, 503, 529),
     ),
     ParamSpec(
@@ -112,6 +112,8 @@ CAPACITY_PARAMS = (
 OVERLOAD_STATUSES: dict[Flavour, tuple[int, ...]] = {
     "openai": (503, 429),
     "anthropic": (529, 503),
+    "azure": (429, 503),
+    "gemini": (503, 429),
 }
 
 
@@ -261,8 +263,9 @@ CATALOGUE: dict[str, FaultType] = {
         ),
         FaultType(
             "stream_error",
-            'An error event mid-stream (OpenAI `data: {"error": …}`, Anthropic '
-            "`event: error`), then the stream ends.",
+            'An error event mid-stream (OpenAI and Azure `data: {"error": …}`, Anthropic '
+            '`event: error`, Gemini `data: {"error": {code, message, status}}`), then the '
+            "stream ends.",
             (
                 _AFTER,
                 ParamSpec(
@@ -296,7 +299,11 @@ CATALOGUE: dict[str, FaultType] = {
         ),
         FaultType(
             "safety",
-            "Safety filter: `content_filter` finish reason, a refusal, or an Azure-style 400.",
+            "Safety filter: `content_filter` finish reason (Gemini `SAFETY`, Azure with the "
+            "filter results marked), a refusal, or the prompt-block answer `azure_400`: "
+            "Azure's 400 `content_filter` for OpenAI and Azure, Anthropic's 400 "
+            "`invalid_request_error`, Gemini's 200 with "
+            "`promptFeedback.blockReason: SAFETY` and no candidates.",
             (
                 ParamSpec(
                     "mode",

@@ -16,6 +16,7 @@ from mock_providers.core.call import Call, Headers
 from mock_providers.core.engine import ChatFormat, Engine
 from mock_providers.core.faults import FaultSet
 from mock_providers.core.ratelimit import AccountLimits
+from mock_providers.core.wire import WireError
 
 
 class Provider(Protocol):
@@ -48,3 +49,9 @@ class FlavourSpec:
     replay_headers: Callable[[AccountLimits], Headers]
     # The endpoint as journalled and routed (e.g. OpenAI's optional `/v1` prefix).
     normalise_path: Callable[[str], str] = same_path
+    # Routes with parameters in the path (Azure deployments, Gemini `models/{m}:generateContent`):
+    # (method, endpoint) -> handler, asked when `routes` has no exact match.
+    resolve: Callable[[str, str], Handler | None] | None = None
+    # What the provider's front door refuses before routing or replay (a missing key or
+    # api-version): the ASGI scope -> the error, or None to go on.
+    precheck: Callable[[dict[str, Any]], WireError | None] | None = None

@@ -13,8 +13,8 @@ from typing import Literal
 
 ModelKind = Literal["chat", "embedding"]
 
-Flavour = Literal["openai", "anthropic"]
-FLAVOURS: tuple[Flavour, ...] = ("openai", "anthropic")
+Flavour = Literal["openai", "anthropic", "azure", "gemini"]
+FLAVOURS: tuple[Flavour, ...] = ("openai", "anthropic", "azure", "gemini")
 
 # A fixed creation time keeps /v1/models byte-identical between runs.
 _CREATED = 1_715_367_049
@@ -60,9 +60,31 @@ ANTHROPIC_MODELS: tuple[ModelSpec, ...] = (
 )
 
 
+# Gemini lists models as `models/{id}`; the ids here are what `generateContent` paths carry.
+GEMINI_MODELS: tuple[ModelSpec, ...] = (
+    ModelSpec("gemini-mock-flash", 1_048_576, 65_536, display_name="Gemini Mock Flash"),
+    ModelSpec("gemini-mock-small", 8_192, 2_048, display_name="Gemini Mock Small"),
+    ModelSpec("gemini-2.5-flash", 1_048_576, 65_536, display_name="Gemini 2.5 Flash"),
+    ModelSpec("gemini-2.5-pro", 1_048_576, 65_536, display_name="Gemini 2.5 Pro"),
+    ModelSpec(
+        "gemini-embedding-001",
+        2_048,
+        0,
+        kind="embedding",
+        embedding_dims=3072,
+        display_name="Gemini Embedding 001",
+    ),
+)
+
+
 def default_models(flavour: Flavour) -> tuple[ModelSpec, ...]:
-    """The models a freshly started mock of `flavour` serves."""
-    return OPENAI_MODELS if flavour == "openai" else ANTHROPIC_MODELS
+    """The models a freshly started mock of `flavour` serves (Azure: deployments named after
+    the OpenAI models, as most deployments are)."""
+    if flavour == "anthropic":
+        return ANTHROPIC_MODELS
+    if flavour == "gemini":
+        return GEMINI_MODELS
+    return OPENAI_MODELS
 
 
 def with_latency(
@@ -81,6 +103,8 @@ def with_latency(
 DEFAULT_CARDS: dict[Flavour, ModelSpec] = {
     "openai": ModelSpec("*", 128_000, 16_384),
     "anthropic": ModelSpec("*", 200_000, 64_000),
+    "azure": ModelSpec("*", 128_000, 16_384),
+    "gemini": ModelSpec("*", 1_048_576, 65_536),
 }
 DEFAULT_EMBEDDING = ModelSpec("*", 8_191, 0, kind="embedding", embedding_dims=1536)
 # Cards made for unlisted ids are kept (so each id's card is built once) up to this many.

@@ -126,7 +126,7 @@ async def reject(
             return True
         if kind == "safety" and p["mode"] == "azure_400":
             note(call, fault)
-            await call.respond(400, fmt.safety_400(), JSON_CT)
+            await call.respond(fmt.safety_status, fmt.safety_400(), JSON_CT)
             return True
     return False
 

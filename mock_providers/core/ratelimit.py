@@ -57,11 +57,12 @@ MAX_KEYS = 10_000
 
 
 def api_key(headers: list[tuple[bytes, bytes]]) -> bytes:
-    """The request's API key (`authorization: Bearer …`, `x-api-key`, Azure `api-key`)."""
+    """The request's API key (`authorization: Bearer …`, `x-api-key`, Azure `api-key`, Gemini
+    `x-goog-api-key`)."""
     for name, value in headers:
         if name == b"authorization":
             return value.removeprefix(b"Bearer ").strip()
-        if name in (b"x-api-key", b"api-key"):
+        if name in (b"x-api-key", b"api-key", b"x-goog-api-key"):
             return value
     return b""
 

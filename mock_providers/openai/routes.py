@@ -1,19 +1,22 @@
-"""The OpenAI-compatible endpoints: chat completions, models, embeddings, responses."""
+"""The OpenAI-compatible endpoints: chat and legacy completions, models, embeddings, responses."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from mock_providers.core.call import Call, Headers
-from mock_providers.core.engine import JSON_CT, decide
+from mock_providers.core.engine import JSON_CT, ChatFormat, decide
 from mock_providers.core.flavour import FlavourSpec, Handler, Provider
 from mock_providers.core.model_routes import model_handlers
 from mock_providers.core.pipeline import serve_chat, serve_simple
 from mock_providers.core.ratelimit import AccountLimits
-from mock_providers.core.wire import WireError, new_id
+from mock_providers.core.tokenizer import TokenizerProfile
+from mock_providers.core.wire import ChatRequest, WireError, new_id
 from mock_providers.openai import wire
+from mock_providers.openai.completions import CompletionsFormat, parse_completions_request
 from mock_providers.openai.embeddings import embedding_response, parse_embedding_request
 from mock_providers.openai.responses import ResponsesFormat, parse_responses_request
 
@@ -31,44 +34,53 @@ def normalise_path(path: str) -> str:
     return "/v1" + path
 
 
-async def chat_completions(app: Provider, call: Call, payload: Any) -> None:
-    req = wire.parse_chat_request(payload, app.engine.tokenizer)
-    call.model = req.model
-    call.tokens_in = req.tokens_in
-    fired = decide(app.faults, call, req.model, req.stream)
-    await serve_chat(call, FORMAT, app.engine, req, fired)
+Parser = Callable[[Any, TokenizerProfile], ChatRequest]
 
 
-list_models, get_model = model_handlers(FORMAT, wire.models_list, wire.model_object)
+def chat_route(fmt: ChatFormat, parse: Parser) -> Handler:
+    """A handler for one chat-like endpoint (chat, responses, legacy completions) in `fmt`."""
+
+    async def handler(app: Provider, call: Call, payload: Any) -> None:
+        req = parse(payload, app.engine.tokenizer)
+        call.model = req.model
+        call.tokens_in = req.tokens_in
+        fired = decide(app.faults, call, req.model, req.stream)
+        await serve_chat(call, fmt, app.engine, req, fired)
+
+    return handler
 
 
-async def embeddings(app: Provider, call: Call, payload: Any) -> None:
-    req = parse_embedding_request(payload, app.engine.tokenizer)
-    call.model = req.model
-    call.tokens_in = req.tokens_in
-    spec = app.engine.models.get(req.model, "embedding")
-    if spec is None:
-        raise wire.model_not_found(req.model)
-    fired = decide(app.faults, call, req.model, False)
-    if await serve_simple(call, FORMAT, app.engine, fired, req.model, req.tokens_in):
-        return
-    app.account.record(req.tokens_in)
-    await call.respond(200, orjson.dumps(embedding_response(req, spec)), JSON_CT)
+def embeddings_route(fmt: ChatFormat) -> Handler:
+    """The embeddings handler, errors in `fmt`."""
+
+    async def embeddings(app: Provider, call: Call, payload: Any) -> None:
+        req = parse_embedding_request(payload, app.engine.tokenizer)
+        call.model = req.model
+        call.tokens_in = req.tokens_in
+        spec = app.engine.models.get(req.model, "embedding")
+        if spec is None:
+            raise fmt.model_not_found(req.model)
+        fired = decide(app.faults, call, req.model, False)
+        if await serve_simple(call, fmt, app.engine, fired, req.model, req.tokens_in):
+            return
+        app.account.record(req.tokens_in)
+        await call.respond(200, orjson.dumps(embedding_response(req, spec)), JSON_CT)
+
+    return embeddings
 
 
 RESPONSES_FORMAT = ResponsesFormat()
-
-
-async def responses(app: Provider, call: Call, payload: Any) -> None:
-    req = parse_responses_request(payload, app.engine.tokenizer)
-    call.model = req.model
-    call.tokens_in = req.tokens_in
-    fired = decide(app.faults, call, req.model, req.stream)
-    await serve_chat(call, RESPONSES_FORMAT, app.engine, req, fired)
+COMPLETIONS_FORMAT = CompletionsFormat()
+chat_completions = chat_route(FORMAT, wire.parse_chat_request)
+completions = chat_route(COMPLETIONS_FORMAT, parse_completions_request)
+responses = chat_route(RESPONSES_FORMAT, parse_responses_request)
+embeddings = embeddings_route(FORMAT)
+list_models, get_model = model_handlers(FORMAT, wire.models_list, wire.model_object)
 
 
 ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "/v1/chat/completions"): chat_completions,
+    ("POST", "/v1/completions"): completions,
     ("GET", "/v1/models"): list_models,
     ("GET", "/v1/models/{model}"): get_model,
     ("POST", "/v1/embeddings"): embeddings,

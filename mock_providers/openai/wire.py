@@ -434,6 +434,7 @@ class OpenAIFormat:
     """`ChatFormat` for the OpenAI chat completions API."""
 
     provider = "openai"
+    safety_status = 400
 
     def wire_error(self, err: WireError) -> bytes:
         return wire_error_body(err)

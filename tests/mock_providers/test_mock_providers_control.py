@@ -217,7 +217,7 @@ def test_cli_ready_line_and_graceful_stop(tmp_path: Path, sig: signal.Signals) -
 def test_cli_usage_errors(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     for args, code in (
-        (["gemini"], 2),
+        (["cohere"], 2),
         (["openai", "--port", "99999"], 2),
         (["openai", "--host", "256.1.1.1"], 3),
     ):

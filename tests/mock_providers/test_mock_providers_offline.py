@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import httpx
@@ -190,3 +191,13 @@ def test_mock_cli_takes_the_provider_file_and_refuses_a_bad_one(tmp_path: Path) 
         finally:
             child.terminate()
             child.wait(10)
+
+
+def test_the_scenario_language_knows_every_flavour() -> None:
+    # harness may not import mock_providers: this keeps its `flavour` enum equal to the mock's.
+    from harness.scenario.model import Provider
+    from mock_providers.core.models import FLAVOURS
+    from mock_providers.flavours import SPECS
+
+    field = Provider.model_fields["flavour"].annotation
+    assert set(typing.get_args(field)) == set(FLAVOURS) == set(SPECS)
