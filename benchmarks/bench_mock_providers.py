@@ -19,7 +19,10 @@ from an ASGI wrapper around the server's `send`, in the benchmark only; the CPU 
 compare come from the runs without it.
 
 Usage: python benchmarks/bench_mock_providers.py [--quick] [--client auto|wrk|python]
-                 [--only all|nonstream|streams] [--client-procs N]
+                 [--only all|nonstream|streams|workers] [--client-procs N]
+
+`--only workers` compares the whole mock at `--workers 1` and `--workers 2` (SO_REUSEPORT),
+repeated and new prompts, 64 connections.
 The non-streaming load generator is `wrk` when installed (C, one thread), else an asyncio client.
 Needs psutil and starlette (the `bench` extra).
 """
@@ -252,8 +255,13 @@ class Child:
         self.ps = psutil.Process(self.proc.pid)
 
     def cpu_s(self) -> float:
-        t = self.ps.cpu_times()
-        return float(t.user + t.system)
+        """CPU seconds of the server: its process and, with `--workers`, its workers."""
+        total = 0.0
+        for proc in [self.ps, *self.ps.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                t = proc.cpu_times()
+                total += t.user + t.system
+        return total
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -598,7 +606,7 @@ def main() -> int:
     p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     p.add_argument("--client-procs", type=int, default=2, help="stream client processes")
     p.add_argument("--seconds", type=float, default=0.0)
-    p.add_argument("--only", choices=("all", "nonstream", "streams"), default="all")
+    p.add_argument("--only", choices=("all", "nonstream", "streams", "workers"), default="all")
     args = p.parse_args()
     if args.serve:
         serve(args.serve, args.interval_ms, args.journal, args.server_gaps)
@@ -620,6 +628,8 @@ def main() -> int:
         journal = Path(tmp) / "provider_calls.jsonl"
         if args.only in ("all", "nonstream"):
             bench_nonstream(client, journal, seconds, rounds)
+        if args.only in ("all", "workers"):
+            bench_workers(client, Path(tmp), seconds, rounds)
         if args.only in ("all", "streams"):
             bench_streams(Path(tmp), seconds, args.interval_ms, args.quick, args.client_procs)
     print(f"# load avg at the end {os.getloadavg()[0]:.2f}")
@@ -658,6 +668,33 @@ def bench_nonstream(client: str, journal: Path, seconds: float, rounds: int) -> 
         f"  (req/s per round: { {k: [round(r) for r, _ in v] for k, v in runs.items()} }; "
         f"{lines:,} journal lines written)"
     )
+
+
+def bench_workers(client: str, tmp: Path, seconds: float, rounds: int) -> None:
+    """`--workers 1` vs `--workers 2`: non-streaming req/s of the whole mock, both paths."""
+    mocks = {n: start_mock(tmp / f"workers-{n}.jsonl", ["--workers", str(n)]) for n in (1, 2)}
+    runs: dict[tuple[int, bool], list[tuple[float, float]]] = {
+        (n, unique): [] for n in mocks for unique in (False, True)
+    }
+    try:
+        for mock in mocks.values():
+            rps(client, mock, 1.0, 16)  # warm-up
+        for _ in range(rounds):  # interleaved, so machine noise hits every side alike
+            for (n, unique), results in runs.items():
+                results.append(rps(client, mocks[n], seconds, 64, unique=unique))
+    finally:
+        for mock in mocks.values():
+            mock.stop()
+    for unique, label in ((False, "repeated prompt"), (True, "new prompt every call")):
+        one = statistics.median(r for r, _ in runs[(1, unique)])
+        for n in mocks:
+            rate = statistics.median(r for r, _ in runs[(n, unique)])
+            cpu = statistics.median(c for _, c in runs[(n, unique)])
+            print(
+                f"workers={n}, {label}: {rate:,.0f} req/s, x{rate / one:.2f} of one worker; "
+                f"{cpu:.0f} us CPU/request"
+            )
+    print(f"  (req/s per round: { {k: [round(r) for r, _ in v] for k, v in runs.items()} })")
 
 
 def _fmt(r: dict[str, float]) -> str:
