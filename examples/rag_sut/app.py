@@ -70,6 +70,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-queue", type=int, default=0, help="reject with 503 beyond this many waiting jobs"
     )
     parser.add_argument(
+        "--shed-wait-s",
+        type=_positive_float,
+        default=None,
+        help="resilient only: answer 503 at once when a new job's expected queue wait (queue "
+        "depth x mean service time / workers) exceeds this (default: no shedding)",
+    )
+    parser.add_argument(
         "--provider-stream",
         action="store_true",
         help="call the provider with stream=true even for plain answers (assembled); answers "
@@ -163,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         provider_stream=args.provider_stream,
         fallback_url=args.fallback_url,
         fallback_model=args.fallback_model,
+        shed_wait_s=args.shed_wait_s if args.policy == "resilient" else None,
     )
     providers = 2 if args.fallback_url else 1
     breaker_open_s = args.breaker_open_s

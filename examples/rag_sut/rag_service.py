@@ -47,6 +47,8 @@ class Settings:
     provider_stream: bool = False  # stream from the provider even for plain answers
     fallback_url: str | None = None  # a second provider, used by the resilient policy
     fallback_model: str | None = None  # its model (default: ``model``)
+    # Resilient load shedding: refuse at once a request whose expected queue wait exceeds this.
+    shed_wait_s: float | None = None
 
 
 @dataclass
@@ -87,6 +89,7 @@ class RagService:
         self.queue: asyncio.Queue[Job] = asyncio.Queue()
         self.in_flight = 0
         self.provider_in_flight = 0
+        self.wait = WaitEstimate(settings.workers)
         self._workers: list[asyncio.Task[None]] = []
         self._providers: list[ProviderClient] = []
 
@@ -201,6 +204,14 @@ class RagService:
             error = {"error": "queue_full", "detail": "too many requests waiting"}
             await _send_json(send, 503, error, id_header)
             return 503
+        shed = self.settings.shed_wait_s
+        if shed is not None and self.wait.expected_s(self.queue.qsize()) > shed:
+            # Admission control: this job would wait longer than its budget allows, so it
+            # would fail anyway; failing now costs the user nothing and keeps the queue short.
+            self.metrics.inc_labelled("sut_giveups_total", "reason", "shed")
+            error = {"error": "shed", "detail": f"expected queue wait over {shed:g}s"}
+            await _send_json(send, 503, error, id_header)
+            return 503
         passages = retrieve(question)
         deadline = None if self.settings.deadline_s is None else started + self.settings.deadline_s
         messages = build_messages(question, passages)
@@ -279,6 +290,7 @@ class RagService:
         while True:
             job = await self.queue.get()
             self.in_flight += 1
+            began = time.monotonic()
             try:
                 outcome = await self._serve(job)
             except Exception as exc:  # keep the worker alive whatever one job does
@@ -288,6 +300,8 @@ class RagService:
             finally:
                 self.in_flight -= 1
                 self.queue.task_done()
+            if outcome.attempts:  # a job dropped unserved says nothing about service time
+                self.wait.observe(time.monotonic() - began)
             job.finish(outcome)
 
     async def _serve(self, job: Job) -> PolicyOutcome:
@@ -345,6 +359,27 @@ class RagService:
                 self.metrics.inc("sut_failovers_total", self.policy.failovers - before)
             return outcome
         return await self.policy.run(call_on(0), job.deadline)
+
+
+class WaitEstimate:
+    """How long a job queued now would wait: queue depth x mean service time / workers.
+
+    The mean is an exponentially weighted moving average of recent jobs' service times, so
+    it follows a provider that slows down within a few dozen jobs."""
+
+    def __init__(self, workers: int, weight: float = 0.1) -> None:
+        self.workers = workers
+        self.weight = weight
+        self.service_s: float | None = None
+
+    def observe(self, seconds: float) -> None:
+        old = self.service_s
+        self.service_s = seconds if old is None else old + self.weight * (seconds - old)
+
+    def expected_s(self, queued: int) -> float:
+        if self.service_s is None:
+            return 0.0
+        return queued * self.service_s / self.workers
 
 
 def _status_for(outcome: PolicyOutcome) -> int:

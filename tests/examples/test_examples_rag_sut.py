@@ -287,3 +287,25 @@ def test_missing_provider_url_is_a_usage_error() -> None:
     assert result.returncode == 2
     assert "--provider-url is required" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_resilient_sheds_what_would_wait_too_long_and_naive_queues_it(
+    fake_provider: FakeProvider, start_sut: StartSut
+) -> None:
+    # One worker, 0.5 s a call. The first job teaches the estimate the service time; a burst of
+    # 6 then finds a queue whose expected wait (depth x 0.5 s) passes 0.6 s after two are
+    # queued: resilient refuses the rest at once, naive queues them all.
+    fake_provider.responder = always(Reply(hang_s=0.5))
+    shed = ("--workers", "1", "--shed-wait-s", "0.6")
+    for policy, expect_shed in (("resilient", True), ("naive", False)):
+        sut = start_sut(fake_provider.url, policy, *shed)
+        assert httpx.post(f"{sut.url}/ask", json=QUESTION, timeout=30).status_code == 200
+        codes = sorted(r.status_code for r in ask_concurrently(sut.url, 6))
+        refused = codes.count(503)
+        if expect_shed:
+            assert 200 in codes and refused >= 2, codes
+            text = httpx.get(f"{sut.url}/metrics").text
+            assert metric(text, "sut_giveups_total", reason="shed") == refused
+        else:
+            assert codes == [200] * 6, codes
+        sut.stop()
