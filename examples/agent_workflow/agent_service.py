@@ -39,6 +39,7 @@ from example_kit.asgi import (
 )
 from example_kit.metrics import CONTENT_TYPE, exposition, new_registry
 from example_kit.propagation import Context, incoming
+from example_kit.tracing import Tracing, now_s
 from openai import AsyncOpenAI
 from prometheus_client import Counter, Gauge, Summary
 
@@ -101,6 +102,7 @@ class AgentService:
         self._waiting = 0
         self._checkpoints: OrderedDict[str, Workflow] = OrderedDict()
         self._rng = random.Random(settings.seed)
+        self.tracing = Tracing("agent_workflow")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -112,6 +114,7 @@ class AgentService:
                 elif message["type"] == "lifespan.shutdown":
                     if self._client is not None:
                         await self._client.close()
+                    self.tracing.shutdown()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         elif scope["type"] == "http":
@@ -157,24 +160,37 @@ class AgentService:
             return
         assert task is not None
         workflow_id = workflow_id or context.request_id
+        parent = self.tracing.request_context(context.traceparent)
+        attributes = {"request_id": context.request_id, "http.route": "/run"}
+        with self.tracing.span("POST /run", parent, attributes) as span:
+            status = await self._answer(context, workflow_id, task, stream, send)
+            if status != 200:
+                self.tracing.fail(span, f"workflow failed ({status})")
+        self.metrics.duration.observe(time.monotonic() - started)
+
+    async def _answer(
+        self, context: Context, workflow_id: str, task: str, stream: bool, send: Send
+    ) -> int:
+        """Run the workflow and send its answer (JSON, or progress events); its status."""
         progress: asyncio.Queue[dict[str, Any]] | None = asyncio.Queue() if stream else None
+        # The task copies this context, so the workflow's spans are children of the request's.
         job = asyncio.create_task(self._workflow(context, workflow_id, task, progress))
         if progress is None:
             status, payload = await job
             await send_json(send, status, payload, context.response_headers())
-        else:
-            await start_events(send, context.response_headers())
-            while not (job.done() and progress.empty()):
-                getter = asyncio.create_task(progress.get())
-                await asyncio.wait({getter, job}, return_when=asyncio.FIRST_COMPLETED)
-                if getter.done():
-                    await send_event(send, getter.result())
-                else:
-                    getter.cancel()
-            status, payload = job.result()
-            await send_event(send, {"done": True, **payload} if status == 200 else payload)
-            await end_events(send)
-        self.metrics.duration.observe(time.monotonic() - started)
+            return status
+        await start_events(send, context.response_headers())
+        while not (job.done() and progress.empty()):
+            getter = asyncio.create_task(progress.get())
+            await asyncio.wait({getter, job}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                await send_event(send, getter.result())
+            else:
+                getter.cancel()
+        status, payload = job.result()
+        await send_event(send, {"done": True, **payload} if status == 200 else payload)
+        await end_events(send)
+        return status
 
     async def _workflow(
         self,
@@ -185,7 +201,11 @@ class AgentService:
     ) -> tuple[int, dict[str, Any]]:
         self._waiting += 1
         self.metrics.queue_depth.set(self._waiting)
+        queued_at = now_s()
         async with self._slots:
+            self.tracing.record_interval(
+                "queue wait", self.tracing.current_context(), queued_at, now_s()
+            )
             self._waiting -= 1
             self.metrics.queue_depth.set(self._waiting)
             self.metrics.in_flight.inc()
@@ -218,20 +238,22 @@ class AgentService:
         assert self._client is not None
         s = self.settings
         timeout = openai.Timeout(s.timeout_s, read=min(s.timeout_s, s.read_timeout_s))
-        return StepCall(self._client, s.model, context.provider_headers(), timeout)
+        return StepCall(self._client, s.model, context.provider_headers(), timeout, self.tracing)
 
     async def _step(
         self, name: str, call: StepCall, task: str, outputs: dict[str, Any], tolerant: bool
     ) -> Any:
-        try:
-            if name == "research":
-                return await research(call, task, tolerant)
-            if name == "analyse":
-                return await analyse(call, task, outputs["research"])
-            return await draft(call, task, outputs["analyse"])
-        except StepFailed as exc:
-            self.metrics.step_failures.labels(kind=exc.kind).inc()
-            raise
+        with self.tracing.span(f"step {name}", attributes={"agent.step": name}) as span:
+            try:
+                if name == "research":
+                    return await research(call, task, tolerant)
+                if name == "analyse":
+                    return await analyse(call, task, outputs["research"])
+                return await draft(call, task, outputs["analyse"])
+            except StepFailed as exc:
+                self.metrics.step_failures.labels(kind=exc.kind).inc()
+                self.tracing.fail(span, exc.kind)
+                raise
 
     async def _naive(
         self, context: Context, task: str, progress: asyncio.Queue[dict[str, Any]] | None

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
+from example_kit.tracing import Tracing, chat_span_attributes
 from openai import AsyncOpenAI
 
 SEARCH_TOOL: dict[str, Any] = {
@@ -67,6 +70,23 @@ class StepCall:
     model: str
     headers: dict[str, str]
     timeout: openai.Timeout
+    tracing: Tracing = field(default_factory=lambda: Tracing("agent_workflow", env={}))
+
+    @contextmanager
+    def chat(self) -> Iterator[dict[str, str]]:
+        """A span around one provider call; yields the call's headers, whose ``traceparent``
+        names that span (the incoming one unchanged when tracing is off)."""
+        attributes = chat_span_attributes(self.model, 0)
+        with self.tracing.span(f"chat {self.model}", attributes=attributes) as span:
+            headers = dict(self.headers)
+            traceparent = self.tracing.traceparent(headers.get("traceparent"))
+            if traceparent is not None:
+                headers["traceparent"] = traceparent
+            try:
+                yield headers
+            except Exception as exc:
+                self.tracing.fail(span, type(exc).__name__)
+                raise
 
 
 def search_docs(query: str) -> str:
@@ -114,14 +134,15 @@ async def research(call: StepCall, task: str, tolerant: bool) -> dict[str, str]:
         {"role": "user", "content": task},
     ]
     try:
-        completion = await call.client.chat.completions.create(
-            model=call.model,
-            messages=messages,
-            tools=TOOLS,
-            tool_choice=FORCE_SEARCH,
-            extra_headers=call.headers,
-            timeout=call.timeout,
-        )
+        with call.chat() as headers:
+            completion = await call.client.chat.completions.create(
+                model=call.model,
+                messages=messages,
+                tools=TOOLS,
+                tool_choice=FORCE_SEARCH,
+                extra_headers=headers,
+                timeout=call.timeout,
+            )
     except openai.OpenAIError as exc:
         raise _sdk_failure(exc) from exc
     try:
@@ -138,7 +159,10 @@ async def research(call: StepCall, task: str, tolerant: bool) -> dict[str, str]:
     query = arguments.get("query")
     if not isinstance(query, str):
         raise StepFailed("tool_arguments", "no string 'query'", True)
-    return {"call_id": call_id, "query": query, "result": search_docs(query)}
+    tool = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search_docs"}
+    with call.tracing.span("execute_tool search_docs", attributes=tool):
+        result = search_docs(query)
+    return {"call_id": call_id, "query": query, "result": result}
 
 
 async def analyse(call: StepCall, task: str, found: dict[str, str]) -> str:
@@ -159,13 +183,14 @@ async def analyse(call: StepCall, task: str, found: dict[str, str]) -> str:
         {"role": "tool", "tool_call_id": found["call_id"], "content": found["result"]},
     ]
     try:
-        completion = await call.client.chat.completions.create(
-            model=call.model,
-            messages=messages,
-            tools=TOOLS,
-            extra_headers=call.headers,
-            timeout=call.timeout,
-        )
+        with call.chat() as headers:
+            completion = await call.client.chat.completions.create(
+                model=call.model,
+                messages=messages,
+                tools=TOOLS,
+                extra_headers=headers,
+                timeout=call.timeout,
+            )
     except openai.OpenAIError as exc:
         raise _sdk_failure(exc) from exc
     try:
@@ -186,19 +211,20 @@ async def draft(call: StepCall, task: str, notes: str) -> str:
     parts: list[str] = []
     finish: str | None = None
     try:
-        stream = await call.client.chat.completions.create(
-            model=call.model,
-            messages=messages,
-            stream=True,
-            extra_headers=call.headers,
-            timeout=call.timeout,
-        )
-        async for chunk in stream:
-            if chunk.choices:
-                choice = chunk.choices[0]
-                if choice.delta is not None and choice.delta.content:
-                    parts.append(choice.delta.content)
-                finish = choice.finish_reason or finish
+        with call.chat() as headers:
+            stream = await call.client.chat.completions.create(
+                model=call.model,
+                messages=messages,
+                stream=True,
+                extra_headers=headers,
+                timeout=call.timeout,
+            )
+            async for chunk in stream:
+                if chunk.choices:
+                    choice = chunk.choices[0]
+                    if choice.delta is not None and choice.delta.content:
+                        parts.append(choice.delta.content)
+                    finish = choice.finish_reason or finish
     except openai.OpenAIError as exc:
         raise _sdk_failure(exc) from exc
     except Exception as exc:

@@ -19,22 +19,16 @@ from brownout and is started by path, with its own directory on ``sys.path``.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import signal
-import socket
 import sys
 from pathlib import Path
-from types import FrameType
 
 # examples/ holds example_kit, shared by every example service.
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-import uvicorn
+from example_kit.serving import positive_float, positive_int, serve
 from rag_failover import make_policy
 from rag_service import RagService, Settings
-
-READY_PREFIX = "BROWNOUT_READY"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,14 +48,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="bearer token sent to the provider (default $OPENAI_API_KEY)",
     )
     parser.add_argument("--policy", choices=("naive", "resilient"), default="naive")
-    parser.add_argument("--workers", type=_positive_int, default=4, help="provider workers")
+    parser.add_argument("--workers", type=positive_int, default=4, help="provider workers")
     parser.add_argument("--model", default="gpt-4o-mini")
     parser.add_argument(
-        "--timeout-s", type=_positive_float, default=10.0, help="timeout of one provider call"
+        "--timeout-s", type=positive_float, default=10.0, help="timeout of one provider call"
     )
     parser.add_argument(
         "--deadline-s",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="whole-request budget, queue wait included; resilient only "
         "(default: twice --timeout-s)",
@@ -71,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--shed-wait-s",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="resilient only: answer 503 at once when a new job's expected queue wait (queue "
         "depth x mean service time / workers) exceeds this (default: no shedding)",
@@ -91,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fallback-model", default=None, help="its model (default --model)")
     parser.add_argument(
         "--breaker-open-s",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="how long an open circuit breaker rejects calls (default 5 s, multiplied by "
         "$BROWNOUT_TIME_SCALE so a time-scaled run keeps its proportions)",
@@ -108,20 +102,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def _time_scale() -> float:
     """``brownout run --time-scale`` as the SUT sees it (1 outside brownout or when invalid)."""
     try:
@@ -131,30 +111,8 @@ def _time_scale() -> float:
     return scale if scale > 0 else 1.0
 
 
-class _ReadyServer(uvicorn.Server):
-    """uvicorn, announcing readiness on stdout once the socket accepts connections."""
-
-    def __init__(self, config: uvicorn.Config, ready_url: str) -> None:
-        super().__init__(config)
-        self.ready_url = ready_url
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if not self.should_exit:
-            print(f"{READY_PREFIX} {self.ready_url}", flush=True)
-
-
-def _exit_quietly(signum: int, frame: FrameType | None) -> None:
-    # uvicorn handles SIGTERM/SIGINT while serving, then re-raises the signal once it has shut
-    # down; ending with status 0 here tells the supervisor the stop was clean.
-    raise SystemExit(0)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    signal.signal(signal.SIGTERM, _exit_quietly)
-    signal.signal(signal.SIGINT, _exit_quietly)
 
     deadline_s = None
     if args.policy == "resilient":
@@ -179,26 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     policy = make_policy(args.policy, args.timeout_s, args.seed, providers, breaker_open_s)
     app = RagService(settings, policy)
 
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((args.host, args.port))
-    except OSError as exc:
-        print(f"rag_sut: cannot bind {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-        return 3
-    port = sock.getsockname()[1]
-    host = f"[{args.host}]" if family == socket.AF_INET6 else args.host
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        ws="none",
-        timeout_graceful_shutdown=5,
-    )
-    _ReadyServer(config, f"http://{host}:{port}").run(sockets=[sock])
-    return 0
+    return serve(app, args.host, args.port, "rag_sut")
 
 
 if __name__ == "__main__":

@@ -13,23 +13,30 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from example_kit.asgi import (
+    Headers,
+    HttpError,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    route_error,
+    send_bytes,
+    send_event,
+    send_json,
+)
 from example_kit.propagation import Context, incoming
+from example_kit.tracing import Tracing, chat_span_attributes, now_s
 from rag_failover import FailoverPolicy
 from rag_metrics import Metrics
 from rag_policies import Call, Policy, PolicyOutcome
 from rag_provider import AttemptResult, ProviderClient
 from rag_retrieval import Passage, build_messages, retrieve
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-MAX_BODY_BYTES = 64 * 1024
 MAX_QUESTION_CHARS = 4000
 
 log = logging.getLogger("rag_sut")
@@ -58,6 +65,8 @@ class Job:
     messages: list[dict[str, str]]
     sources: list[Passage]
     deadline: float | None
+    trace_parent: Any = None  # the request's server span, parent of the worker's spans
+    enqueued_at: float = 0.0  # time.time() when queued (the queue-wait span)
     # For answers streamed to the user: ("delta", text) events, then one ("end", outcome).
     events: asyncio.Queue[tuple[str, Any]] | None = None
     done: asyncio.Future[PolicyOutcome] = field(
@@ -71,14 +80,6 @@ class Job:
             self.done.set_result(outcome)
 
 
-class HttpError(Exception):
-    def __init__(self, status: int, error: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.error = error
-        self.detail = detail
-
-
 class RagService:
     """ASGI application; the worker pool lives between lifespan startup and shutdown."""
 
@@ -90,6 +91,7 @@ class RagService:
         self.in_flight = 0
         self.provider_in_flight = 0
         self.wait = WaitEstimate(settings.workers)
+        self.tracing = Tracing("rag_sut")
         self._workers: list[asyncio.Task[None]] = []
         self._providers: list[ProviderClient] = []
 
@@ -135,28 +137,21 @@ class RagService:
             self.queue.get_nowait().finish(PolicyOutcome(None, 0, "shutting_down"))
         for provider in self._providers:
             await provider.aclose()
+        self.tracing.shutdown()
 
     # ---- HTTP ------------------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]
         routes = {"/ask": "POST", "/healthz": "GET", "/metrics": "GET"}
-        if path not in routes:
-            await _send_json(send, 404, {"error": "not_found", "detail": f"no route {path}"})
-            return
-        if method != routes[path]:
-            await _send_json(
-                send,
-                405,
-                {"error": "method_not_allowed", "detail": f"{path} accepts {routes[path]}"},
-                extra_headers=[(b"allow", routes[path].encode())],
-            )
+        if routes.get(path) != method:
+            await route_error(send, path, routes.get(path))
             return
         if path == "/healthz":
-            await _send_json(send, 200, {"status": "ok", "policy": self.policy.name})
+            await send_json(send, 200, {"status": "ok", "policy": self.policy.name})
         elif path == "/metrics":
             body = self.metrics.render(self._gauges()).encode()
-            await _send(send, 200, body, b"text/plain; version=0.0.4; charset=utf-8")
+            await send_bytes(send, 200, body, b"text/plain; version=0.0.4; charset=utf-8")
         else:
             await self._ask(scope, receive, send)
 
@@ -176,16 +171,21 @@ class RagService:
         context = incoming(scope)
         id_header = context.response_headers()
         try:
-            question, stream = _parse_ask(await _read_body(receive))
+            question, stream = _parse_ask(await read_body(receive))
         except HttpError as exc:
             self.metrics.inc("sut_bad_requests_total")
             self.metrics.inc_labelled("sut_responses_total", "code", str(exc.status))
-            await _send_json(
-                send, exc.status, {"error": exc.error, "detail": exc.detail}, id_header
-            )
+            await send_json(send, exc.status, {"error": exc.error, "detail": exc.detail}, id_header)
             return
         self.metrics.inc("sut_requests_total")
-        status = await self._answer(context, question, stream, started, send, id_header)
+        parent = self.tracing.request_context(context.traceparent)
+        attributes = {"request_id": context.request_id, "http.route": "/ask"}
+        with self.tracing.span("POST /ask", parent, attributes) as span:
+            status = await self._answer(context, question, stream, started, send, id_header)
+            if span is not None:
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    self.tracing.fail(span, f"HTTP {status}")
         self.metrics.inc_labelled("sut_responses_total", "code", str(status))
         self.metrics.observe_duration(time.monotonic() - started)
 
@@ -196,13 +196,13 @@ class RagService:
         stream: bool,
         started: float,
         send: Send,
-        id_header: list[tuple[bytes, bytes]],
+        id_header: Headers,
     ) -> int:
         """Queue the job, wait for the worker, send the answer; returns the status sent."""
         if self.settings.max_queue and self.queue.qsize() >= self.settings.max_queue:
             self.metrics.inc_labelled("sut_giveups_total", "reason", "queue_full")
             error = {"error": "queue_full", "detail": "too many requests waiting"}
-            await _send_json(send, 503, error, id_header)
+            await send_json(send, 503, error, id_header)
             return 503
         shed = self.settings.shed_wait_s
         if shed is not None and self.wait.expected_s(self.queue.qsize()) > shed:
@@ -210,12 +210,15 @@ class RagService:
             # would fail anyway; failing now costs the user nothing and keeps the queue short.
             self.metrics.inc_labelled("sut_giveups_total", "reason", "shed")
             error = {"error": "shed", "detail": f"expected queue wait over {shed:g}s"}
-            await _send_json(send, 503, error, id_header)
+            await send_json(send, 503, error, id_header)
             return 503
-        passages = retrieve(question)
+        with self.tracing.span("retrieval", attributes={"rag.question_chars": len(question)}):
+            passages = retrieve(question)
+            messages = build_messages(question, passages)
         deadline = None if self.settings.deadline_s is None else started + self.settings.deadline_s
-        messages = build_messages(question, passages)
         job = Job(context.request_id, context.traceparent, messages, passages, deadline)
+        job.trace_parent = self.tracing.current_context()
+        job.enqueued_at = now_s()
         if stream:
             job.events = asyncio.Queue()
         self.queue.put_nowait(job)
@@ -228,12 +231,10 @@ class RagService:
             # answer them plainly instead of dropping the connection with a traceback.
             status = 503
             payload = {"error": "shutting_down", "detail": "the service is stopping"}
-        await _send_json(send, status, payload, id_header)
+        await send_json(send, status, payload, id_header)
         return status
 
-    async def _stream_answer(
-        self, job: Job, send: Send, id_header: list[tuple[bytes, bytes]]
-    ) -> int:
+    async def _stream_answer(self, job: Job, send: Send, id_header: Headers) -> int:
         """Server-sent events: a ``delta`` per provider delta, then ``done`` (or ``error``).
 
         Nothing is sent until the first delta, so a failure before it still gets a proper
@@ -243,7 +244,7 @@ class RagService:
         kind, value = await job.events.get()
         if kind == "end" and not (value.result is not None and value.result.ok):
             status, payload = self._payload(job, value)
-            await _send_json(send, status, payload, id_header)
+            await send_json(send, status, payload, id_header)
             return status
         headers = [
             (b"content-type", b"text/event-stream"),
@@ -253,12 +254,12 @@ class RagService:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
             while kind == "delta":
-                await _send_event(send, {"delta": value})
+                await send_event(send, {"delta": value})
                 kind, value = await job.events.get()
             status, payload = self._payload(job, value)
-            await _send_event(send, {"done": True, **payload} if status == 200 else payload)
+            await send_event(send, {"done": True, **payload} if status == 200 else payload)
         except asyncio.CancelledError:
-            await _send_event(send, {"error": "shutting_down", "detail": "the service is stopping"})
+            await send_event(send, {"error": "shutting_down", "detail": "the service is stopping"})
         await send({"type": "http.response.body", "body": b""})
         return 200
 
@@ -291,6 +292,7 @@ class RagService:
             job = await self.queue.get()
             self.in_flight += 1
             began = time.monotonic()
+            self.tracing.record_interval("queue wait", job.trace_parent, job.enqueued_at, now_s())
             try:
                 outcome = await self._serve(job)
             except Exception as exc:  # keep the worker alive whatever one job does
@@ -327,22 +329,28 @@ class RagService:
                 if attempt:
                     self.metrics.inc("sut_retries_total")
                 self.provider_in_flight += 1
-                try:
-                    if job.events is not None or self.settings.provider_stream:
-                        result = await provider.stream_complete(
-                            job.messages,
-                            job.request_id,
-                            attempt,
-                            timeout_s,
-                            forward,
-                            traceparent=job.traceparent,
-                        )
-                    else:
-                        result = await provider.complete(
-                            job.messages, job.request_id, attempt, timeout_s, job.traceparent
-                        )
-                finally:
-                    self.provider_in_flight -= 1
+                name = f"chat {provider.model}"
+                attributes = {**chat_span_attributes(provider.model, attempt), "provider": label}
+                with self.tracing.span(name, job.trace_parent, attributes) as span:
+                    traceparent = self.tracing.traceparent(job.traceparent)
+                    try:
+                        if job.events is not None or self.settings.provider_stream:
+                            result = await provider.stream_complete(
+                                job.messages,
+                                job.request_id,
+                                attempt,
+                                timeout_s,
+                                forward,
+                                traceparent=traceparent,
+                            )
+                        else:
+                            result = await provider.complete(
+                                job.messages, job.request_id, attempt, timeout_s, traceparent
+                            )
+                    finally:
+                        self.provider_in_flight -= 1
+                    if not result.ok:
+                        self.tracing.fail(span, result.error_kind or "failed")
                 if not result.ok:
                     self.metrics.inc("sut_provider_errors_total")
                     kind = result.error_kind or "unknown"
@@ -412,50 +420,3 @@ def _parse_ask(body: bytes) -> tuple[str, bool]:
     if not isinstance(stream, bool):
         raise HttpError(400, "invalid_request", '"stream" must be true or false')
     return question, stream
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise HttpError(400, "disconnected", "client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise HttpError(413, "too_large", f"body exceeds {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _send_event(send: Send, payload: dict[str, Any]) -> None:
-    data = b"data: " + json.dumps(payload).encode() + b"\n\n"
-    await send({"type": "http.response.body", "body": data, "more_body": True})
-
-
-async def _send_json(
-    send: Send,
-    status: int,
-    payload: dict[str, Any],
-    extra_headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    body = json.dumps(payload).encode()
-    await _send(send, status, body, b"application/json", extra_headers)
-
-
-async def _send(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: bytes,
-    extra_headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    headers = [
-        (b"content-type", content_type),
-        (b"content-length", str(len(body)).encode()),
-        *(extra_headers or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -225,26 +225,20 @@ def lines_containing(path: Path, needles: Sequence[bytes]) -> Iterator[bytes]:
 
 
 def _scan_spans(path: Path, ids: set[str]) -> dict[str, list[TraceSpan]]:
-    """Spans whose trace id is a wanted request id, or that carry one as ``request_id``."""
+    """Spans whose trace id is a wanted request id, or in the trace of a span that carries one
+    as ``request_id`` (its children need not carry it): two lazy passes over the file, the
+    second for the trace ids the first found."""
     out: dict[str, list[TraceSpan]] = {}
     if not path.is_file():
         return out
-    needles = [rid.encode() for rid in ids]
     traces_of: dict[str, str] = {}
-    rows: list[dict[str, Any]] = []
-    for line in lines_containing(path, needles):
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    for row in rows:
+    for row in _span_rows(path, [rid.encode() for rid in ids]):
         attrs = row.get("attributes") or {}
         rid = attrs.get("request_id") if isinstance(attrs, dict) else None
         if rid in ids and row.get("trace_id"):
             traces_of[str(row["trace_id"])] = str(rid)
-    for row in rows:
+    needles = [key.encode() for key in (*ids, *traces_of)]
+    for row in _span_rows(path, needles):
         trace_id = str(row.get("trace_id") or "")
         owner = trace_id if trace_id in ids else traces_of.get(trace_id)
         if owner is None:
@@ -262,6 +256,17 @@ def _scan_spans(path: Path, ids: set[str]) -> dict[str, list[TraceSpan]]:
             )
         )
     return out
+
+
+def _span_rows(path: Path, needles: list[bytes]) -> Iterator[dict[str, Any]]:
+    """The decoded lines of ``path`` that contain one of ``needles``."""
+    for line in lines_containing(path, needles):
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            yield row
 
 
 def _call(row: dict[str, Any], windows: Sequence[tuple[str, float, float]]) -> TraceCall:
