@@ -110,6 +110,7 @@ sut:
 """
 
 
+@pytest.mark.slow
 def test_rag_sut_spans_join_their_request_in_brownout_trace(tmp_path: Path) -> None:
     app = REPO / "examples" / "rag_sut" / "app.py"
     scenario = tmp_path / "traced.yaml"
