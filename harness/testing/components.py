@@ -186,7 +186,9 @@ class MockProvider(_Component):
 
     @property
     def base_url(self) -> str:
-        """What the official SDK's ``base_url`` takes: ``…/v1`` for OpenAI, the root otherwise."""
+        """What the official SDK's ``base_url`` takes: ``…/v1`` for OpenAI, the root otherwise
+        (Anthropic's ``base_url``, ``AzureOpenAI``'s ``azure_endpoint``, google-genai's
+        ``http_options.base_url``)."""
         return f"{self.url}/v1" if self.flavour == "openai" else self.url
 
     def _running(self) -> _Process:
