@@ -20,6 +20,7 @@ __all__ = [
     "build_locust_command",
     "build_locust_env",
     "build_worker_command",
+    "locustfile_argument",
 ]
 
 #: The locustfile, by absolute path: Locust imports it as a file, not as harness.load.locustfile.
@@ -71,7 +72,7 @@ def build_locust_command(
         "-m",
         "locust",
         "-f",
-        str(locustfile or LOCUSTFILE),
+        locustfile_argument(locustfile or LOCUSTFILE, config),
         "--headless",
         "--users",
         str(config.users),
@@ -90,6 +91,14 @@ def build_locust_command(
         "WARNING",
         *distributed,
     ]
+
+
+def locustfile_argument(locustfile: Path, config: LoadConfig) -> str:
+    """Locust's ``-f``: brownout's (or the run's generated) locustfile, then the user's own
+    when ``load.locustfile`` is set; Locust loads both and a remote worker downloads both."""
+    if config.locustfile is None:
+        return str(locustfile)
+    return f"{locustfile},{config.locustfile}"
 
 
 def build_worker_command(

@@ -95,7 +95,7 @@ class LoadConfig:
     single local process); each worker writes its own ``requests.w<N>.jsonl`` beside
     ``requests_file``. ``requests`` is a weighted mix (empty: ``request`` alone);
     ``dataset_file`` (CSV or JSONL) fills ``{row.FIELD}`` placeholders, rows taken in order or
-    at random (``dataset_order``).
+    at random (``dataset_order``). ``locustfile`` replaces brownout's users with the user's own.
 
     ``host`` is the SUT's base URL; ``run_time_s`` is how long load lasts once started;
     ``requests_file`` is where the records go (requests.jsonl in the run directory);
@@ -129,10 +129,15 @@ class LoadConfig:
     stop_timeout_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5.0
     health_file: str | None = None
     health_interval_s: _PositiveSeconds = 1.0
+    #: The user's own locustfile (absolute path): its User classes send the load, and
+    #: harness.load.custom records their requests (closed model only).
+    locustfile: str | None = None
 
     def __post_init__(self) -> None:
         if self.model == "open" and self.rate is None and not self.stages:
             raise ValueError("an open model needs rate or stages")
+        if self.model == "open" and self.locustfile is not None:
+            raise ValueError("a custom locustfile runs the closed model only")
 
     @property
     def templates(self) -> tuple[RequestSpec, ...]:

@@ -267,11 +267,20 @@ class _BrownoutUser(FastHttpUser):
         self.client.client.valid_response_codes = frozenset(range(100, 600))  # type: ignore[misc]
 
 
+if CONFIG.model == "closed" and CONFIG.locustfile is not None:
+    # load.locustfile: the user's User classes (loaded by Locust from the next -f file) send
+    # the load; brownout only stamps and records their requests (harness.load.custom).
+    from harness.load.custom import install
+
+    install(OUTPUT.request)
+
 if CONFIG.model == "closed":
 
     class ClosedUser(_BrownoutUser):
         """A closed-loop user: send a request, wait ``wait_s``, repeat."""
 
+        # With a custom locustfile the user's classes send the load instead.
+        abstract = CONFIG.locustfile is not None
         wait_time = constant(CONFIG.wait_s)
 
         def on_start(self) -> None:

@@ -28,7 +28,7 @@ from harness.load.validators import JsonFieldValidator, check_body
 from harness.redact import resolve_references
 from harness.scenario.dataset import fill
 
-__all__ = ["Rows", "Sender", "traceparent"]
+__all__ = ["Rows", "Sender", "traceparent", "transport_error_class"]
 
 _ERROR_TEXT_LIMIT = 300
 _READ_SIZE = 64 * 1024
@@ -263,6 +263,14 @@ def _transport_error_class(error: BaseException | None) -> str:
     if isinstance(_root_cause(error), TimeoutError | socket.timeout | gevent.Timeout):
         return "timeout"
     return "connection"
+
+
+def transport_error_class(error: BaseException | None) -> str:
+    """``timeout`` or ``connection`` for a request that got no response (any client: the
+    requests library's timeouts are named so but derive from neither timeout class)."""
+    if error is not None and "timeout" in type(_root_cause(error)).__name__.lower():
+        return "timeout"
+    return _transport_error_class(error)
 
 
 def _describe(error: BaseException | None) -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from harness.errors import InfrastructureError
 from harness.load import LoadConfig, build_locust_command, build_locust_env, build_worker_command
+from harness.load.command import locustfile_argument
 from harness.load.runfile import write_run_locustfile
 from harness.redact import header_references
 from harness.run.events import EventLog
@@ -88,6 +89,9 @@ def build_load_config(
     dataset = None
     if load.dataset is not None:
         dataset = str((source.resolve().parent / load.dataset.path).resolve())
+    locustfile = None
+    if load.locustfile is not None:
+        locustfile = str((source.resolve().parent / load.locustfile).resolve())
     return LoadConfig.from_dict(
         {
             "host": sut_url,
@@ -112,6 +116,7 @@ def build_load_config(
             "wait_s": load.wait_s,
             "validators": list(load.validators),
             "seed": scenario.seed,
+            "locustfile": locustfile,
         }
     )
 
@@ -202,7 +207,9 @@ class LoadProcess:
             for index in range(self.workers):
                 worker = self.supervisor.start(
                     f"locust-worker-{index}",
-                    build_worker_command("127.0.0.1", port, locustfile=locustfile),
+                    build_worker_command(
+                        "127.0.0.1", port, locustfile=locustfile_argument(locustfile, config)
+                    ),
                     env=env,
                 )
                 self.children.append(worker)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from harness.scenario.dataset import DatasetError, placeholders, read_dataset
 from harness.scenario.load_model import CLOSED_ONLY_KEYS, OPEN_ONLY_KEYS, Load
+from harness.scenario.locustfile_checks import locustfile_problems
 
 __all__ = ["load_problems"]
 
@@ -69,6 +70,15 @@ def load_problems(raw: Any, base_dir: Path) -> list[tuple[PathT, str]]:
                 problem(("stages", index, "users"), "an open model's stages set rate, not users")
             elif stage.rate is None:
                 problem(("stages", index), "an open model's stage needs rate (requests per second)")
+
+    if load.locustfile is not None:
+        for message in locustfile_problems(load.locustfile, base_dir):
+            problem(("locustfile",), message)
+        if load.model == "open":
+            problem(("locustfile",), "a locustfile's users set their own pace: model: closed only")
+        for name in ("request", "requests", "dataset", "validators"):
+            if name in given:
+                problem((name,), f"the locustfile's users send their own requests; drop {name}")
 
     if "request" in given and load.requests:
         problem(("requests",), "give request (one) or requests (a mix), not both")

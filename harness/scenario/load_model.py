@@ -141,6 +141,7 @@ class Load(_Model):
     requests: list[RequestTemplate] = Field(default_factory=list)
     dataset: Dataset | None = None
     validators: list[Validator] = Field(default_factory=list)
+    locustfile: str | None = Field(default=None, min_length=1)
 
     @property
     def closed_users(self) -> int:
