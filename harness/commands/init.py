@@ -18,10 +18,25 @@ from harness.errors import ScenarioError, UsageError
 
 __all__ = ["init"]
 
-_BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
-#: The OpenAI SDK's base URL includes /v1; Anthropic's SDK adds /v1 itself.
-_BASE_URL_SUFFIX = {"openai": "/v1", "anthropic": ""}
-_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+# The variables each official SDK reads (AzureOpenAI: endpoint and key; google-genai: its
+# base URL and key).
+_BASE_URL_ENV = {
+    "openai": "OPENAI_BASE_URL",
+    "anthropic": "ANTHROPIC_BASE_URL",
+    "azure": "AZURE_OPENAI_ENDPOINT",
+    "gemini": "GOOGLE_GEMINI_BASE_URL",
+}
+#: The OpenAI SDK's base URL includes /v1; the others add their own paths.
+_BASE_URL_SUFFIX = {"openai": "/v1", "anthropic": "", "azure": "", "gemini": ""}
+_KEY_ENV = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "azure": "AZURE_OPENAI_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+}
+#: AzureOpenAI also needs an api-version; the mock accepts any dated one.
+_EXTRA_ENV = {"azure": '    OPENAI_API_VERSION: "2024-10-21"\n'}
+_FLAVOURS = list(_BASE_URL_ENV)
 FIXED_PROXY_PORT = 18080
 
 
@@ -63,6 +78,7 @@ def starter_scenario(
             f"  env:\n"
             f"    {base_url_env}: {_q('{proxy.llm.url}' + suffix)}\n"
             f"    {_KEY_ENV[flavour]}: test-key\n"
+            f"{_EXTRA_ENV.get(flavour, '')}"
             f"  health: {_q(health)}\n"
             f"  metrics: null              # or the path of its Prometheus metrics\n"
         )
@@ -136,7 +152,7 @@ slos:
 @click.option("--url", default=None, help="Instead of --command: the URL of a running service.")
 @click.option(
     "--flavour",
-    type=click.Choice(["openai", "anthropic"]),
+    type=click.Choice(_FLAVOURS),
     default=None,
     help="The provider API your service calls [default: openai].",
 )
@@ -186,7 +202,7 @@ def init(
                 default="python app.py --port {port}",
             )
         flavour = flavour or click.prompt(
-            "Provider API it calls", type=click.Choice(["openai", "anthropic"]), default="openai"
+            "Provider API it calls", type=click.Choice(_FLAVOURS), default="openai"
         )
     flavour = flavour or "openai"
     if ask and base_url_env is None:

@@ -53,6 +53,8 @@ def test_faults_unknown_type_suggests_the_close_one() -> None:
         ["--command", "python -m myservice --port {port}"],
         ["--url", "http://127.0.0.1:8000", "--flavour", "anthropic", "--proxy-port", "18555"],
         ["--command", "node server.js", "--base-url-env", "LLM_BASE", "--path", "/v2/chat"],
+        ["--command", "python app.py --port {port}", "--flavour", "azure"],
+        ["--command", "python app.py --port {port}", "--flavour", "gemini"],
     ],
 )
 def test_init_writes_a_scenario_that_validates(flags: list[str], tmp_path: Path) -> None:
@@ -70,6 +72,13 @@ def test_init_writes_a_scenario_that_validates(flags: list[str], tmp_path: Path)
     if "--base-url-env" in flags:
         assert scenario.sut.env["LLM_BASE"] == "{proxy.llm.url}/v1"
         assert scenario.load.request.path == "/v2/chat"
+    if "azure" in flags:  # what openai.AzureOpenAI() reads
+        assert scenario.providers["llm"].flavour == "azure"
+        assert scenario.sut.env["AZURE_OPENAI_ENDPOINT"] == "{proxy.llm.url}"
+        assert {"AZURE_OPENAI_API_KEY", "OPENAI_API_VERSION"} <= set(scenario.sut.env)
+    if "gemini" in flags:  # what google.genai.Client() reads
+        assert scenario.sut.env["GOOGLE_GEMINI_BASE_URL"] == "{proxy.llm.url}"
+        assert "GEMINI_API_KEY" in scenario.sut.env
 
 
 def test_init_asks_nothing_without_a_terminal_and_keeps_existing_files(tmp_path: Path) -> None:
