@@ -127,24 +127,28 @@ def _sdk_failure(exc: Exception) -> StepFailed:
     return StepFailed("provider", f"{type(exc).__name__}: {exc}"[:200], True)
 
 
+async def _complete(call: StepCall, messages: list[Any], **options: Any) -> Any:
+    """One plain chat completion for the user request, in its span; SDK errors as StepFailed."""
+    try:
+        with call.chat() as headers:
+            return await call.client.chat.completions.create(
+                model=call.model,
+                messages=messages,
+                extra_headers=headers,
+                timeout=call.timeout,
+                **options,
+            )
+    except openai.OpenAIError as exc:
+        raise _sdk_failure(exc) from exc
+
+
 async def research(call: StepCall, task: str, tolerant: bool) -> dict[str, str]:
     """Step 1: the model picks the search query (a forced tool call); the service runs it."""
     messages: list[Any] = [
         {"role": "system", "content": "Use search_docs to find the relevant runbook lines."},
         {"role": "user", "content": task},
     ]
-    try:
-        with call.chat() as headers:
-            completion = await call.client.chat.completions.create(
-                model=call.model,
-                messages=messages,
-                tools=TOOLS,
-                tool_choice=FORCE_SEARCH,
-                extra_headers=headers,
-                timeout=call.timeout,
-            )
-    except openai.OpenAIError as exc:
-        raise _sdk_failure(exc) from exc
+    completion = await _complete(call, messages, tools=TOOLS, tool_choice=FORCE_SEARCH)
     try:
         tool_call: Any = completion.choices[0].message.tool_calls[0]  # type: ignore[index]
         raw = tool_call.function.arguments
@@ -182,17 +186,7 @@ async def analyse(call: StepCall, task: str, found: dict[str, str]) -> str:
         },
         {"role": "tool", "tool_call_id": found["call_id"], "content": found["result"]},
     ]
-    try:
-        with call.chat() as headers:
-            completion = await call.client.chat.completions.create(
-                model=call.model,
-                messages=messages,
-                tools=TOOLS,
-                extra_headers=headers,
-                timeout=call.timeout,
-            )
-    except openai.OpenAIError as exc:
-        raise _sdk_failure(exc) from exc
+    completion = await _complete(call, messages, tools=TOOLS)
     try:
         content = completion.choices[0].message.content
     except (AttributeError, IndexError, TypeError) as exc:

@@ -35,6 +35,7 @@ TIME_SCALE = 0.2
 Verdicts = dict[tuple[str, str], bool]
 Check = Callable[[dict[str, Any], str], None]
 MODES = ("naive", "resilient")
+MODE_OPTION = re.compile(r"(--policy|--mode) (naive|resilient)\b")
 
 
 def slos(*promises: str) -> Verdicts:
@@ -57,15 +58,27 @@ class Case:
     """
 
     scenario: str
-    flag: str  # the example's mode option: --policy (RAG) or --mode (the others)
     runs: dict[str, Verdicts]
-    shipped: str = "naive"
     check: Check | None = None
     time_scale: float = TIME_SCALE
 
     @property
-    def other(self) -> str:
-        return MODES[1 - MODES.index(self.shipped)]
+    def text(self) -> str:
+        return (SCENARIOS / f"{self.scenario}.yaml").read_text(encoding="utf-8")
+
+    @property
+    def mode_option(self) -> tuple[str, str]:
+        """The example's mode flag in sut.command (``--policy`` for the RAG service, ``--mode``
+        for the others) and the mode the file ships with."""
+        body = "\n".join(line for line in self.text.splitlines() if not line.startswith("#"))
+        found = MODE_OPTION.findall(body)
+        assert len(found) == 1, f"{self.scenario}: expected one mode flag, found {found}"
+        flag, shipped = found[0]
+        return flag, shipped
+
+    @property
+    def shipped(self) -> str:
+        return self.mode_option[1]
 
 
 def only_validation_failures(summary: dict[str, Any], mode: str) -> None:
@@ -105,54 +118,44 @@ def sheds_at_the_door(summary: dict[str, Any], mode: str) -> None:
 CASES = [
     Case(
         "latency-spike",
-        "--mode",
         {"naive": slos("fail retry_amplification fault", "pass error_rate recovery")},
         check=duplicates_jobs,
     ),
-    Case("slow-latency-drift", "--policy", {"naive": slos("fail fan_out fault")}),
+    Case("slow-latency-drift", {"naive": slos("fail fan_out fault")}),
     Case(
         "rate-limit-storm",
-        "--policy",
         {"naive": slos("fail retry_amplification fault", "fail good_request_fraction fault")},
     ),
     Case(
         "provider-outage-failover",
-        "--policy",
         {"naive": slos("fail error_rate fault", "pass error_rate recovery")},
         check=nothing_reaches_the_fallback,
     ),
     Case(
         "format-drift",
-        "--policy",
         {"resilient": slos("fail good_request_fraction fault", "pass retry_amplification fault")},
-        shipped="resilient",
     ),
     Case(
         "tool-call-drift",
-        "--mode",
         {"naive": slos("fail error_rate fault", "pass error_rate recovery")},
     ),
     Case(
         "tokenizer-context-overflow",
-        "--policy",
         {"naive": slos("fail retry_amplification fault", "fail good_request_fraction fault")},
         check=retries_refusals,
     ),
     Case(
         "safety-filter-surge",
-        "--policy",
         {"naive": slos("fail retry_amplification fault", "fail good_request_fraction fault")},
         check=retries_refusals,
     ),
     Case(
         "token-cost-explosion",
-        "--policy",
         {"naive": slos("fail wasted_tokens fault", "fail fan_out fault")},
     ),
     # Resilient too: its stall timeout is proven nowhere else.
     Case(
         "streaming-stall-truncation",
-        "--mode",
         {
             "naive": slos("fail latency_p95_ms fault", "pass error_rate recovery"),
             "resilient": slos("pass latency_p95_ms fault", "pass error_rate fault"),
@@ -161,7 +164,6 @@ CASES = [
     # Resilient too: failover with nowhere to go still fails its users.
     Case(
         "correlated-brownout",
-        "--policy",
         {
             "naive": slos("fail retry_amplification fault", "fail error_rate fault"),
             "resilient": slos("pass retry_amplification fault", "fail error_rate fault"),
@@ -169,13 +171,11 @@ CASES = [
     ),
     Case(
         "stale-retrieval-snapshot",
-        "--mode",
         {"naive": slos("fail good_request_fraction recovery", "pass latency_p95_ms recovery")},
         check=only_validation_failures,
     ),
     Case(
         "inconsistent-answers",
-        "--mode",
         {"naive": slos("fail good_request_fraction recovery", "pass latency_p95_ms recovery")},
         check=only_validation_failures,
     ),
@@ -183,7 +183,6 @@ CASES = [
     # the recovery rule needs to call a brownout metastable.
     Case(
         "metastable-retry-storm",
-        "--policy",
         {
             "naive": slos("fail recovery_time_s recovery", "fail error_rate recovery"),
             "resilient": slos("pass recovery_time_s recovery", "pass error_rate recovery"),
@@ -194,7 +193,6 @@ CASES = [
     # Both modes: the backlog, and the shedding that prevents it.
     Case(
         "traffic-spike-backlog",
-        "--policy",
         {
             "naive": slos("fail latency_p95_ms fault", "fail max_queue_depth fault"),
             "resilient": slos(
@@ -209,7 +207,6 @@ CASES = [
     # no resilient side.
     Case(
         "closed-users",
-        "--policy",
         {"naive": slos("fail retry_amplification fault", "pass error_rate recovery")},
     ),
 ]
@@ -223,12 +220,17 @@ RUNS = [(case, mode) for case in CASES for mode in case.runs]
 def scenario_text(case: Case, mode: str) -> str:
     """The shipped file for its own mode; for the other, the mode flag swapped and
     ``{scenario_dir}`` pinned to scenarios/ (the copy lives in a temporary directory)."""
-    text = (SCENARIOS / f"{case.scenario}.yaml").read_text(encoding="utf-8")
-    if mode == case.shipped:
+    text = case.text
+    flag, shipped = case.mode_option
+    if mode == shipped:
         return text
-    before = f"{case.flag} {case.shipped}"
-    assert text.count(before) == 1, f"{case.scenario}: expected one {before!r} in sut.command"
-    text = text.replace(before, f"{case.flag} {mode}")
+    lines = [  # sut.command only: the header names the other mode in its run line
+        line if line.startswith("#") else line.replace(f"{flag} {shipped}", f"{flag} {mode}")
+        for line in text.splitlines(keepends=True)
+    ]
+    text = "".join(lines)
+    swapped = MODE_OPTION.findall("".join(line for line in lines if not line.startswith("#")))
+    assert swapped == [(flag, mode)], f"{case.scenario}: {swapped}"
     return text.replace("{scenario_dir}", str(SCENARIOS))
 
 
