@@ -3,7 +3,9 @@
 The attribution join (every provider call joined to the user request that caused it) must not
 cost the analysis its scale. This writes a run directory whose every call carries its request's
 id, as a real run's do, then times ``brownout report DIR`` in a subprocess (analysis, summary,
-HTML with charts, JUnit, Markdown) and reads its peak RSS. It repeats at 0.25x, 0.5x and 1x so
+HTML with charts, JUnit, Markdown), reads its peak RSS and its per-stage times, and checks a
+figure the run has by construction (fault amplification 2.00), so a broken analysis cannot
+look fast. "s/M rows" is seconds per million rows (requests + calls): flat means linear. It repeats at 0.25x, 0.5x and 1x so
 the growth is visible (goal: linear, and at 1x at most 30 s and 2 GB on a 2-core machine).
 
 The run: 1,000 requests/s for 1,000 s times the scale; warm-up 10 s; a fault from 40 % to 60 %
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -25,8 +28,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from harness.analysis.stage_times import STAGE_TIMES_ENV
 
 T0 = 1_764_160_000.0
 RATE = 1_000.0
@@ -133,23 +139,55 @@ def write_run(run_dir: Path, scale: float, seed: int = 11) -> tuple[int, int]:
     return n, calls_written
 
 
-def measure(run_dir: Path) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MB, exit code) of ``brownout report run_dir``."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+STAGES = ("load", "join", "metrics", "resilience", "cost", "traces", "impact", "render")
+
+
+def measure(run_dir: Path) -> tuple[float, float, dict[str, tuple[float, float]]]:
+    """(wall seconds, peak RSS in MB, stage -> (wall, cpu) seconds) of ``brownout report``.
+
+    The stages come from the report itself (``BROWNOUT_STAGE_TIMES``,
+    harness/analysis/stage_times.py); "other" is the rest: start-up, imports, SLOs, writing.
+    """
+    times = run_dir.parent / f"{run_dir.name}.stages.jsonl"
+    times.unlink(missing_ok=True)
+    env = {**os.environ, STAGE_TIMES_ENV: str(times)}
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "harness", "report", str(run_dir)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     wall = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if result.returncode not in (0, 1):
-        sys.stderr.write(result.stderr)
+        sys.stderr.write(result.stdout + result.stderr)
         raise SystemExit(f"brownout report failed with exit code {result.returncode}")
-    # ru_maxrss of children is the largest child so far: runs go smallest first, so it is ours.
-    return wall, max(peak_kb, before) / 1024, result.returncode
+    # ru_maxrss of children is the largest child so far: scales go smallest first, so it is ours.
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    split: dict[str, tuple[float, float]] = {}
+    for line in times.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        w, c = split.get(row["stage"], (0.0, 0.0))
+        split[row["stage"]] = (w + row["wall_s"], c + row["cpu_s"])
+    times.unlink()
+    known = sum(w for w, _ in split.values())
+    split["other"] = (wall - known, float("nan"))
+    return wall, peak_mb, split
+
+
+def check_figures(summary: dict[str, Any]) -> float:
+    """The figures this synthetic run has by construction: a fast but broken analysis fails.
+
+    Fault-phase requests make 5 calls, baseline ones 2.5 on average (half retry once), so the
+    fault amplification is 2.00; every call carries its request's id, so the method is
+    attribution.
+    """
+    amp = summary["phases"]["fault"]["retry_amplification"]
+    method = summary["amplification"]["method"]
+    if method != "attributed" or amp is None or abs(amp - 2.0) > 0.02:
+        raise SystemExit(f"wrong analysis: fault amplification {amp} by {method!r}, expected 2.00")
+    return float(amp)
 
 
 def main() -> int:
@@ -159,28 +197,42 @@ def main() -> int:
     args = parser.parse_args()
     scales = sorted(float(s) for s in args.scales.split(","))
     base = args.keep or Path(tempfile.mkdtemp(prefix="bench-analysis-"))
-    print(
-        f"{'scale':>6} {'requests':>10} {'calls':>10} {'report s':>9} {'peak MB':>8} {'s/M req':>8}"
+    print(f"load average at start: {_loadavg()}", flush=True)
+    header = (
+        f"{'scale':>6} {'requests':>10} {'calls':>10} {'report s':>9} {'peak MB':>8} "
+        f"{'s/M rows':>8}  " + " ".join(f"{s:>10}" for s in (*STAGES, "other"))
     )
+    print(header + "   (stage: wall s, cpu s in brackets)")
     try:
         for scale in scales:
             run_dir = base / f"run-{scale:g}"
             if run_dir.exists():
                 shutil.rmtree(run_dir)
             requests, calls = write_run(run_dir, scale)
-            wall, peak_mb, _ = measure(run_dir)
+            wall, peak_mb, split = measure(run_dir)
             summary = json.loads((run_dir / "summary.json").read_text())
-            amp = summary["phases"]["fault"]["retry_amplification"]
+            amp = check_figures(summary)
+            rows_m = (requests + calls) / 1e6
+            stages = " ".join(_cell(split.get(s, (0.0, 0.0))) for s in (*STAGES, "other"))
             print(
                 f"{scale:>6g} {requests:>10,} {calls:>10,} {wall:>9.1f} {peak_mb:>8.0f} "
-                f"{wall / (requests / 1e6):>8.1f}   (method {summary['amplification']['method']}, "
-                f"fault amplification {amp:.2f})",
+                f"{wall / rows_m:>8.2f}  {stages}   (fault amplification {amp:.2f}; "
+                f"load average {_loadavg()})",
                 flush=True,
             )
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
     return 0
+
+
+def _cell(times: tuple[float, float]) -> str:
+    wall, cpu = times
+    return f"{wall:>4.1f}" + ("" if cpu != cpu else f"[{cpu:.1f}]").rjust(6)
+
+
+def _loadavg() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 if __name__ == "__main__":

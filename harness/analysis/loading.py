@@ -15,6 +15,7 @@ failing the whole analysis.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,21 +183,24 @@ def _line_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[bytes, int]]:
     mebibyte) and cutting each at its last newline does not.
     """
     with path.open("rb") as handle:
-        carry = handle.read(_PROBE_BYTES)
-        width = max(len(carry) // max(carry.count(b"\n"), 1), 1)
-        while True:
-            block = handle.read(max(chunk_rows * width - len(carry), _MIN_READ))
-            data = carry + block if carry else block
-            if not block:
-                if data:
-                    yield data, data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-                return
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # one line longer than the block: read on
-                carry = data
-                continue
-            yield data[:cut], data.count(b"\n", 0, cut)
-            carry = data[cut:]
+        probe = handle.read(_PROBE_BYTES)
+        width = max(len(probe) // max(probe.count(b"\n"), 1), 1)
+        handle.seek(0)
+        size = max(chunk_rows * width, _MIN_READ)
+        while block := handle.read(size):
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                more = handle.read(size)
+                if more:  # one line longer than the block: read on, with a bigger block
+                    handle.seek(-len(block) - len(more), os.SEEK_CUR)
+                    size *= 2
+                    continue
+                cut = len(block)
+            if cut < len(block):
+                # Give back the part line after the last newline: it starts the next chunk.
+                handle.seek(cut - len(block), os.SEEK_CUR)
+                block = block[:cut]
+            yield block, block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
 
 
 def _slow_chunk(

@@ -97,3 +97,12 @@ def test_fault_sets_by_bitmask_match_the_set_per_request() -> None:
     frame = pd.DataFrame({"rid": rids, "v": values}).groupby("rid", sort=False)["v"]
     want = frame.agg(lambda s: ",".join(sorted({p for v in s for p in v.split(",") if p})))
     assert got.tolist() == want.reindex(index).tolist()
+
+
+def test_a_line_longer_than_a_read_block_is_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "provider_calls.jsonl"
+    short = '{"t": 1, "request_id": "a"}\n'
+    long = '{"t": 2, "request_id": "b", "pad": "' + "x" * 300_000 + '"}\n'
+    path.write_text(short * 3 + long + short + long.rstrip("\n"))
+    frame = read_jsonl_frame(path, CALL_COLUMNS, chunk_rows=1)
+    assert frame["t"].tolist() == [1.0, 1.0, 1.0, 2.0, 1.0, 2.0]
