@@ -5,8 +5,9 @@ cost the analysis its scale. This writes a run directory whose every call carrie
 id, as a real run's do, then times ``brownout report DIR`` in a subprocess (analysis, summary,
 HTML with charts, JUnit, Markdown), reads its peak RSS and its per-stage times, and checks a
 figure the run has by construction (fault amplification 2.00), so a broken analysis cannot
-look fast. "s/M rows" is seconds per million rows (requests + calls): flat means linear. It repeats at 0.25x, 0.5x and 1x so
-the growth is visible (goal: linear, and at 1x at most 30 s and 2 GB on a 2-core machine).
+look fast. "s/M rows" is seconds per million rows (requests + calls): flat means linear. It
+repeats at 0.25x, 0.5x and 1x so the growth is visible (goal: linear, and at 1x at most 30 s
+and 2 GB on a 2-core machine).
 
 The run: 1,000 requests/s for 1,000 s times the scale; warm-up 10 s; a fault from 40 % to 60 %
 of the run. Outside the fault each request makes an embedding call and a chat call, and half of them
@@ -151,6 +152,7 @@ def measure(run_dir: Path) -> tuple[float, float, dict[str, tuple[float, float]]
     times = run_dir.parent / f"{run_dir.name}.stages.jsonl"
     times.unlink(missing_ok=True)
     env = {**os.environ, STAGE_TIMES_ENV: str(times)}
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "harness", "report", str(run_dir)],
@@ -165,6 +167,7 @@ def measure(run_dir: Path) -> tuple[float, float, dict[str, tuple[float, float]]
         raise SystemExit(f"brownout report failed with exit code {result.returncode}")
     # ru_maxrss of children is the largest child so far: scales go smallest first, so it is ours.
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    cpu = _children_cpu() - cpu_before
     split: dict[str, tuple[float, float]] = {}
     for line in times.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -172,8 +175,14 @@ def measure(run_dir: Path) -> tuple[float, float, dict[str, tuple[float, float]]
         split[row["stage"]] = (w + row["wall_s"], c + row["cpu_s"])
     times.unlink()
     known = sum(w for w, _ in split.values())
-    split["other"] = (wall - known, float("nan"))
+    split["other"] = (wall - known, cpu - sum(c for _, c in split.values()))
+    split["total"] = (wall, cpu)
     return wall, peak_mb, split
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def check_figures(summary: dict[str, Any]) -> float:
@@ -200,7 +209,7 @@ def main() -> int:
     print(f"load average at start: {_loadavg()}", flush=True)
     header = (
         f"{'scale':>6} {'requests':>10} {'calls':>10} {'report s':>9} {'peak MB':>8} "
-        f"{'s/M rows':>8}  " + " ".join(f"{s:>10}" for s in (*STAGES, "other"))
+        f"{'s/M rows':>8}  " + " ".join(f"{s:>10}" for s in (*STAGES, "other", "total"))
     )
     print(header + "   (stage: wall s, cpu s in brackets)")
     try:
@@ -213,7 +222,7 @@ def main() -> int:
             summary = json.loads((run_dir / "summary.json").read_text())
             amp = check_figures(summary)
             rows_m = (requests + calls) / 1e6
-            stages = " ".join(_cell(split.get(s, (0.0, 0.0))) for s in (*STAGES, "other"))
+            stages = " ".join(_cell(split.get(s, (0.0, 0.0))) for s in (*STAGES, "other", "total"))
             print(
                 f"{scale:>6g} {requests:>10,} {calls:>10,} {wall:>9.1f} {peak_mb:>8.0f} "
                 f"{wall / rows_m:>8.2f}  {stages}   (fault amplification {amp:.2f}; "
