@@ -100,13 +100,13 @@ def _all_strings(blob: bytes, name: str, series: pl.Series) -> bool:
 
 def _categorical(series: pl.Series) -> pd.Categorical:
     """Categories in order of first appearance, as ``pd.unique`` gives them on the slow path."""
-    text = series.cast(pl.String)
-    uniques = text.drop_nulls().unique(maintain_order=True)
-    codes = text.replace_strict(
-        uniques, pl.int_range(uniques.len(), eager=True), default=-1, return_dtype=pl.Int64
-    )
+    uniques = series.drop_nulls().unique(maintain_order=True)
+    # Polars' own codes, renumbered in order of first appearance through a lookup table.
+    physical = series.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+    table = np.full(int(physical.max(initial=-1)) + 2, -1, dtype=np.int64)
+    table[uniques.to_physical().cast(pl.Int64).to_numpy()] = np.arange(uniques.len())
     return pd.Categorical.from_codes(
-        codes.to_numpy(), categories=pd.Index(uniques.to_list(), dtype=object)
+        table[physical], categories=pd.Index(uniques.cast(pl.String).to_list(), dtype=object)
     )
 
 

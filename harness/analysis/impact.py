@@ -77,17 +77,22 @@ def compute_impact(data: RunData, prepared: PreparedRun) -> list[ImpactLine]:
             continue
         ids = pd.Series(req_ids[in_phase])
         joined = per.reindex(ids.to_numpy())
-        paths = [
-            _path(f, x, s, p, r)
-            for f, x, s, p, r in zip(
-                joined["faults"].tolist(),
-                joined["toxics"].tolist(),
-                joined["last_status"].tolist(),
-                joined["provider"].tolist(),
-                joined["retries"].tolist(),
-                strict=True,
-            )
-        ]
+        # A run has few distinct paths: each is worded once (NaN keys differ, so they are
+        # worded every time, which is rare).
+        worded: dict[tuple[object, ...], str] = {}
+        paths = []
+        for key in zip(
+            joined["faults"].tolist(),
+            joined["toxics"].tolist(),
+            joined["last_status"].tolist(),
+            joined["provider"].tolist(),
+            joined["retries"].tolist(),
+            strict=True,
+        ):
+            text = worded.get(key)
+            if text is None:
+                text = worded[key] = _path(*key)
+            paths.append(text)
         table = pd.DataFrame({"path": paths, "rid": ids.to_numpy()})
         counts = table["path"].value_counts()
         for path, count in counts.head(TOP_PATHS).items():

@@ -15,7 +15,9 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 
+from harness.analysis.fast_read import hash_strings
 from harness.analysis.loading import hash_ids
 
 __all__ = ["resolve_request_ids"]
@@ -52,7 +54,10 @@ def resolve_request_ids(run_dir: Path, hashes: Iterable[int]) -> dict[int, str]:
 def _match(batch: list[bytes], targets: npt.NDArray[np.uint64], found: dict[int, str]) -> None:
     if not batch:
         return
-    texts = np.array([raw.decode("utf-8", errors="replace") for raw in batch], dtype=object)
-    hashed = hash_ids(texts)
+    try:
+        # Decoded and hashed natively: the same hash as hash_ids gives the decoded strings.
+        hashed = hash_strings(pl.Series(batch, dtype=pl.Binary).cast(pl.String))
+    except pl.exceptions.PolarsError:  # not UTF-8: decode in Python, as before
+        hashed = hash_ids(np.array([b.decode("utf-8", errors="replace") for b in batch], object))
     for index in np.flatnonzero(np.isin(hashed, targets)):
-        found.setdefault(int(hashed[index]), str(texts[index]))
+        found.setdefault(int(hashed[index]), batch[index].decode("utf-8", errors="replace"))

@@ -196,18 +196,14 @@ def _chain_calls(
     req_frame = req_frame[req_frame["rid"] != 0].drop_duplicates("rid").set_index("rid")
     looked = req_frame.reindex(pd.Index(rid))
 
-    fault_col = calls["fault"].astype(object).to_numpy()[order]
-    cache: dict[Any, frozenset[str]] = {}
-    types: list[frozenset[str]] = []
-    for name in fault_col:
-        found = cache.get(name)
-        if found is None:
-            found = frozenset(
-                fault_types.get(part.strip(), part.strip())
-                for part in (name.split(",") if isinstance(name, str) else [])
-            )
-            cache[name] = found
-        types.append(found)
+    # The fault column is categorical: one frozenset per distinct value, then a lookup per call
+    # by category code (the last entry, index -1, is a call with no fault).
+    fault_cat = pd.Categorical(calls["fault"])
+    table = [
+        frozenset(fault_types.get(part.strip(), part.strip()) for part in str(name).split(","))
+        for name in fault_cat.categories
+    ] + [frozenset()]
+    types = [table[code] for code in np.asarray(fault_cat.codes)[order].tolist()]
 
     tokens = np.nan_to_num(calls["tokens_in"].to_numpy(dtype=np.float64)[order]) + np.nan_to_num(
         calls["tokens_out"].to_numpy(dtype=np.float64)[order]
