@@ -171,6 +171,9 @@ BASE_URL})`): `POST /v1beta/models/{model}:generateContent`,
 `NOT_FOUND`. The model is in the path, so a fault's `endpoints` names the whole path (e.g.
 `/v1beta/models/gemini-2.5-flash:generateContent`); its `models` filter is usually handier.
 Gemini has no drift profiles.
+
+LiteLLM reaches them as `azure/DEPLOYMENT` with `api_base=BASE_URL` and an `api_version`, and
+`gemini/MODEL` with `api_base=BASE_URL/v1beta` (it appends `/models/MODEL:generateContent`).
 """
 
 

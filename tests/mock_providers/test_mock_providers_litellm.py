@@ -46,3 +46,35 @@ def test_litellm_openai_and_anthropic_routes_any_model(
     assert "France" in "".join(c.choices[0].delta.content or "" for c in stream)
     models = {row["model"] for row in openai_mock.calls(1) + anthropic_mock.calls(2)}
     assert models == {"gpt-5", "claude-test"}
+
+
+def test_litellm_azure_and_gemini_routes_any_model(make_mock: object) -> None:
+    azure: Mock = make_mock("azure")  # type: ignore[operator]
+    gemini: Mock = make_mock("gemini")  # type: ignore[operator]
+    r = litellm.completion(
+        model="azure/my-deployment",
+        api_base=azure.url,
+        api_key="x",
+        api_version="2024-10-21",
+        messages=Q,
+    )
+    assert "France" in r.choices[0].message.content
+    stream = litellm.completion(
+        model="azure/my-deployment",
+        api_base=azure.url,
+        api_key="x",
+        api_version="2024-10-21",
+        messages=Q,
+        stream=True,
+    )
+    assert "France" in "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    g = litellm.completion(
+        # LiteLLM appends /models/{model}:generateContent to api_base (its default ends in /v1beta).
+        model="gemini/gemini-test",
+        api_base=gemini.url + "/v1beta",
+        api_key="x",
+        messages=Q,
+    )
+    assert "France" in g.choices[0].message.content
+    assert {row["model"] for row in azure.calls(2)} == {"my-deployment"}
+    assert {row["model"] for row in gemini.calls(1)} == {"gemini-test"}
