@@ -27,6 +27,7 @@ from types import FrameType
 
 from mock_providers.app import MockApp, MockConfig
 from mock_providers.core.shared import SharedState
+from mock_providers.core.wire import reseed_ids
 from mock_providers.server import GRACEFUL_SHUTDOWN_S, bind, build_server, tune_gc, url_of
 
 __all__ = ["READY_TIMEOUT_S", "serve_workers"]
@@ -102,6 +103,7 @@ def _worker(
     config: MockConfig, shared: SharedState, index: int, sock: object, ready_w: int, log_level: str
 ) -> int:
     _die_with_parent()
+    reseed_ids()
     app = MockApp(config, shared, index)
 
     def ready() -> None:

@@ -90,6 +90,14 @@ _ID_STEM = secrets.token_hex(4)
 _ID_COUNTER = itertools.count(int.from_bytes(secrets.token_bytes(8), "big"))
 
 
+def reseed_ids() -> None:
+    """A fresh stem and counter for this process: a forked worker (``--workers``) inherits its
+    parent's, and two workers must never hand out the same id."""
+    global _ID_STEM, _ID_COUNTER
+    _ID_STEM = secrets.token_hex(4)
+    _ID_COUNTER = itertools.count(int.from_bytes(secrets.token_bytes(8), "big"))
+
+
 def new_id(prefix: str, nbytes: int = 12) -> str:
     """A unique id in the provider's style, e.g. `chatcmpl-3f2a…` (2 * `nbytes` hex digits)."""
     digits = max(2 * nbytes - 8, 1)

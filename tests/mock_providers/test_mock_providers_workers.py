@@ -75,8 +75,11 @@ def chat(i: int) -> dict[str, Any]:
     return {"model": "gpt-test", "messages": [{"role": "user", "content": f"question {i}"}]}
 
 
-async def post_all(url: str, n: int, *, key: str = "sk-test") -> list[int]:
-    """n calls at once, each on a fresh connection (so both workers get some)."""
+async def post_all(
+    url: str, n: int, *, key: str = "sk-test", ids: list[str] | None = None
+) -> list[int]:
+    """n calls at once, each on a fresh connection (so both workers get some); the ids of the
+    replies that succeeded go to ``ids``."""
 
     async def one(i: int) -> int:
         async with httpx.AsyncClient(timeout=30) as client:
@@ -84,6 +87,8 @@ async def post_all(url: str, n: int, *, key: str = "sk-test") -> list[int]:
             response = await client.post(
                 f"{url}/v1/chat/completions", json=chat(i), headers=headers
             )
+            if ids is not None and response.status_code == 200:
+                ids.extend((response.json()["id"], response.headers["x-request-id"]))
             return response.status_code
 
     return list(await asyncio.gather(*(one(i) for i in range(n))))
@@ -139,7 +144,7 @@ def test_max_concurrency_and_one_queue_hold_across_workers(start: Any) -> None:
     mock = start("--ttft-ms", "1500", config={"capacity": {"max_concurrency": 2}})
 
     async def run() -> list[int]:
-        task = asyncio.ensure_future(post_all(mock.url, 8))
+        task = asyncio.ensure_future(post_all(mock.url, 8, ids=ids))
 
         def queued() -> dict[str, Any] | None:
             capacity = mock.control("GET", "/capacity")
@@ -149,8 +154,11 @@ def test_max_concurrency_and_one_queue_hold_across_workers(start: Any) -> None:
         assert capacity["in_flight"] == 2  # two slots in all, not two per worker
         return await task
 
+    ids: list[str] = []
     assert asyncio.run(run()) == [200] * 8
     both_workers_served(mock)
+    # Same calls in both workers, no fault: forked id counters would repeat each other's ids.
+    assert len(set(ids)) == len(ids) == 16, ids
     calls = read_journal(mock.journal)
     waited = sorted(c["queue_ms"] for c in calls)
     # Served in waves of two: the last pair waited at least three service times.
@@ -165,3 +173,15 @@ def test_the_worker_draws_are_seeded_and_shared_counters_are_exact() -> None:
     state.put_fault({"name": "f"}, [], [])
     _, (entry,) = state.faults()
     assert [state.next_seen(entry["slot"]) for _ in range(3)] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("workers", ["0", "65", "two"])
+def test_bad_worker_counts_are_usage_errors(workers: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mock_providers", "openai", "--workers", workers],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "--workers" in result.stderr
+    assert "Traceback" not in result.stderr
