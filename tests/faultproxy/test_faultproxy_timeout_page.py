@@ -12,8 +12,8 @@ does not read makes it hang for the 25 s):
     Content-Type: text/html; charset=utf-8
 
 The embedded server's handlers never take that long on their own, so the test runs the real
-API behind a handler that overruns a short deadline. Embedded only: the real server would
-need 25 s per case.
+API behind a handler that overruns a short deadline. It drives the embedded HTTP layer
+directly, whichever server the suite targets (the real one would need 25 s a case).
 """
 
 from __future__ import annotations
@@ -22,14 +22,11 @@ import asyncio
 import re
 import socket
 
-import pytest
 from conftest import LoopThread
 
 from harness.faultproxy.api import Api
 from harness.faultproxy.httpserver import TIMEOUT_PAGE, HttpServer, Request, Response
 from harness.faultproxy.registry import Registry
-
-pytestmark = pytest.mark.usefixtures("embedded_only")
 
 _REQUEST = b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n"
 
