@@ -97,7 +97,7 @@ buckets, the fault set and each fault's `first`/`every` count and seeded draws a
 the journal is one file.
 
 With `rpm`/`tpm`, each API key (`Authorization: Bearer`, `x-api-key`, `api-key` or
-`x-goog-api-key`) has its own
+`x-goog-api-key`, or Gemini's `?key=`) has its own
 buckets, refilled continuously: a call they cannot cover gets the provider's 429 with the real
 wait in `retry-after`, and every response's `x-ratelimit-*` / `anthropic-ratelimit-*` headers
 report the key's true state. Without them the headers report an account of

@@ -41,6 +41,9 @@ def _model(call: Call) -> str:
 async def _generate(app: Provider, call: Call, payload: Any, stream: bool) -> None:
     model = _model(call)
     call.model = model
+    if app.account.enforced and not call.api_key:
+        # A key given as `?key=` is charged like one in `x-goog-api-key`.
+        call.api_key = (_query(call).get("key") or [""])[0].encode()
     if stream and _query(call).get("alt") != ["sse"]:
         raise WireError(
             400,

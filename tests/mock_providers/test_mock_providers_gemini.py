@@ -126,3 +126,19 @@ def test_safety_and_stream_faults(gemini_mock: Mock) -> None:
     with pytest.raises(errors.APIError) as err:
         list(client.models.generate_content_stream(model="gemini-2.5-flash", contents=PROMPT))
     assert err.value.code == 500
+
+
+def test_enforced_rpm_is_per_key_header_or_query(make_mock: object) -> None:
+    from mock_providers.core.capacity import CapacitySpec
+
+    mock: Mock = make_mock("gemini", capacity=CapacitySpec(rpm=1))  # type: ignore[operator]
+    path = "/v1beta/models/gemini-2.5-flash:generateContent"
+    body = {"contents": [{"parts": [{"text": PROMPT}]}]}
+
+    def status(**how: object) -> int:
+        return mock.http.post(path, json=body, **how).status_code  # type: ignore[arg-type]
+
+    assert status(headers={"x-goog-api-key": "a"}) == 200
+    assert status(params={"key": "a"}) == 429  # the same key, by query: its bucket is empty
+    assert status(params={"key": "b"}) == 200
+    assert status(headers={"x-goog-api-key": "b"}) == 429
