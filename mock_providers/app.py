@@ -19,6 +19,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from mock_providers.core.answers import AnswerEngine
+from mock_providers.core.bodies import BodyJournal
 from mock_providers.core.call import Aborter, Call, Headers, Receive, Send
 from mock_providers.core.capacity import CapacitySpec, Limiter
 from mock_providers.core.control import PREFIX, ControlState, Stats, handle_control
@@ -65,6 +66,8 @@ class MockConfig:
     # True: unlisted model ids get the provider's 404 (default: any id, a default card).
     strict_models: bool = False
     capacity: CapacitySpec = field(default_factory=CapacitySpec)
+    #: opt-in body journal (core/bodies.py): capped, redacted request and response bodies
+    bodies: str | Path | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -105,6 +108,7 @@ class MockApp:
         self.journal = Journal(config.journal)
         self.loop_lag = LoopLag()
         self._burn_s = float(os.environ.get(BURN_ENV) or 0) / 1000.0
+        self.bodies = BodyJournal(config.bodies) if config.bodies is not None else None
         self.account.configure(config.capacity.rpm, config.capacity.tpm)
         self.replay = ReplayCache()
         self.engine = Engine(
@@ -173,6 +177,8 @@ class MockApp:
         if handler is None and self._resolve is not None:
             handler = self._resolve(method, endpoint)
         body = await _read_body(receive)
+        if self.bodies is not None:
+            send = self.bodies.capture(scope, body, send)
         named = named_faults(scope["headers"])
         unknown = self.faults.unknown(named) if named else []
         refused = self._precheck(scope) if self._precheck is not None else None
@@ -426,6 +432,8 @@ class MockApp:
     def close(self) -> None:
         """Flush and close the journal (idempotent)."""
         self.journal.close()
+        if self.bodies is not None:
+            self.bodies.close()
 
     # ---- accounting --------------------------------------------------------------------------
 

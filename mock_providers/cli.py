@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
     p.add_argument("--journal", type=Path, help="append one JSON line per call to this file")
+    p.add_argument(
+        "--bodies", type=Path, help="append each call's request and response body (capped) here"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for fault decisions and jitter")
     p.add_argument("--name", default="", help="name in the journal and health (default flavour)")
     p.add_argument("--ttft-ms", type=float, default=0.0, help="time to first token")
@@ -120,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         name=args.name or flavour,
         seed=args.seed,
         journal=args.journal,
+        bodies=args.bodies,
         models=provider.models,
         knowledge=knowledge,
         strict_models=provider.strict_models,

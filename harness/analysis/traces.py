@@ -26,6 +26,7 @@ from harness.analysis.metrics import PreparedRun
 from harness.analysis.phases import PHASE_ORDER
 from harness.analysis.request_ids import resolve_request_ids
 from harness.analysis.verdict_models import TraceCall, TraceSpan, WorstRequest
+from harness.bodies import BODIES_FILE, PROVIDER_BODIES_FILE
 
 __all__ = [
     "BODIES_FILE",
@@ -38,8 +39,8 @@ __all__ = [
 ]
 
 SPANS_FILE: Final = "spans.jsonl"
-#: Opt-in (``record_bodies: true``) request and response bodies, one JSON line per request.
-BODIES_FILE: Final = "bodies.jsonl"
+#: A provider body line belongs to the journal's call that started within this many seconds.
+_BODY_MATCH_S: Final = 1.0
 SLOWEST: Final = 3
 FAILED: Final = 2
 _ID: Final = re.compile(rb'"request_id"\s*:\s*"([^"\\]*)"')
@@ -106,7 +107,10 @@ def build_traces(
     requests = _scan(sorted(run_dir.glob("requests*.jsonl")), ids, "request_id")
     calls = _scan([run_dir / "provider_calls.jsonl"], ids, "request_id", many=True)
     spans = _scan_spans(run_dir / SPANS_FILE, ids)
-    bodies = _scan([run_dir / BODIES_FILE], ids, "request_id")
+    # Opt-in bodies (harness.bodies): one line per user request at the load generator (one
+    # file per Locust worker), one per provider call at the mocks.
+    bodies = _scan(sorted(run_dir.glob(BODIES_FILE.replace(".", "*.", 1))), ids, "request_id")
+    call_bodies = _scan([run_dir / PROVIDER_BODIES_FILE], ids, "request_id", many=True)
     windows = toxic_windows(events)
     traces: list[WorstRequest] = []
     for rid, why in order:
@@ -115,6 +119,7 @@ def build_traces(
             continue
         record = row[0]
         trace_calls = sorted((_call(c, windows) for c in calls.get(rid, [])), key=lambda c: c.t)
+        _attach_bodies(trace_calls, call_bodies.get(rid, []))
         body = bodies.get(rid, [{}])[0]
         traces.append(
             WorstRequest(
@@ -128,8 +133,8 @@ def build_traces(
                 phase=(phase_of or {}).get(rid),
                 calls=trace_calls,
                 spans=sorted(spans.get(rid, []), key=lambda s: s.t),
-                request_body=_text(body.get("request_body")),
-                response_body=_text(body.get("response_body")),
+                request_body=_body(body.get("request")),
+                response_body=_body(body.get("response")),
             )
         )
     return traces
@@ -293,6 +298,26 @@ def _call(row: dict[str, Any], windows: Sequence[tuple[str, float, float]]) -> T
         in_flight=_int(row.get("in_flight")),
         toxics=[name for name, start, stop in windows if start <= end and t <= stop],
     )
+
+
+def _attach_bodies(calls: Sequence[TraceCall], rows: Sequence[dict[str, Any]]) -> None:
+    """Give each call the recorded bodies that started nearest to it (each line used once):
+    the mock writes its body line as the exchange ends, so the files are not in call order."""
+    free = sorted(rows, key=lambda r: _float(r.get("t")) or 0.0)
+    for call in calls:
+        best = min(free, key=lambda r: abs((_float(r.get("t")) or 0.0) - call.t), default=None)
+        if best is None or abs((_float(best.get("t")) or 0.0) - call.t) > _BODY_MATCH_S:
+            continue
+        free.remove(best)
+        call.request_body = _body(best.get("request"))
+        call.response_body = _body(best.get("response"))
+
+
+def _body(part: Any) -> str | None:
+    """The recorded text of one side of an exchange ({"body": …} as harness.bodies writes)."""
+    if isinstance(part, dict):
+        return _text(part.get("body"))
+    return _text(part)
 
 
 def _float(value: Any) -> float | None:

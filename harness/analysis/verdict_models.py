@@ -92,6 +92,9 @@ class TraceCall(_Model):
     in_flight: int | None = None
     #: network faults (proxy toxics) active while the call ran
     toxics: list[str] = Field(default_factory=list)
+    #: the call's bodies as the mock recorded them (``record_bodies: true``; capped, redacted)
+    request_body: str | None = None
+    response_body: str | None = None
 
 
 class TraceSpan(_Model):

@@ -132,6 +132,8 @@ class LoadConfig:
     #: The user's own locustfile (absolute path): its User classes send the load, and
     #: harness.load.custom records their requests (closed model only).
     locustfile: str | None = None
+    #: opt-in bodies (harness.bodies): capped, redacted, one line per request in bodies_file
+    bodies_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.model == "open" and self.rate is None and not self.stages:

@@ -41,6 +41,7 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
+from harness.bodies import BodyLog, redactor_from_env
 from harness.load import embedded
 from harness.load.config import (
     CONFIG_ENV_VAR,
@@ -104,6 +105,7 @@ class _Output:
         self.environment: Environment | None = None
         self._requests: RequestLogWriter | None = None
         self._dropped: RequestLogWriter | None = None
+        self._bodies: BodyLog | None = None
         #: A remote worker's link to the master (None: this process writes its own files).
         self.shipper: Shipper | None = None
         #: The master's end of that link.
@@ -132,6 +134,13 @@ class _Output:
             self._requests = RequestLogWriter(shard_path(Path(CONFIG.requests_file), self._shard()))
         self._requests.write(record)
 
+    def body(self, request_id: str, t: float, sent: Any, status: int, received: bytes) -> None:
+        if self._bodies is None:
+            assert CONFIG.bodies_file is not None
+            path = shard_path(Path(CONFIG.bodies_file), self._shard())
+            self._bodies = BodyLog(path, redactor_from_env())
+        self._bodies.exchange(request_id, t, sent, status, received)
+
     def dropped(self, record: DroppedArrival) -> None:
         if self.shipper is not None:
             self.shipper.add("dropped", record.to_json())
@@ -144,7 +153,7 @@ class _Output:
 
 
 OUTPUT = _Output()
-SENDER = Sender(CONFIG, _ROWS, OUTPUT.request)
+SENDER = Sender(CONFIG, _ROWS, OUTPUT.request, OUTPUT.body if CONFIG.bodies_file else None)
 
 
 def _sample_health(environment: Environment, path: Path, interval_s: float) -> None:

@@ -52,10 +52,17 @@ class Rows:
 class Sender:
     """Builds each request from the config (template, body, dataset row) and records it."""
 
-    def __init__(self, config: LoadConfig, rows: Rows, write: Callable[[RequestRecord], None]):
+    def __init__(
+        self,
+        config: LoadConfig,
+        rows: Rows,
+        write: Callable[[RequestRecord], None],
+        bodies: Callable[[str, float, Any, int, bytes], None] | None = None,
+    ):
         self.config = config
         self.rows = rows
         self.write = write
+        self.bodies = bodies  # record_bodies: (request id, t_start, sent, status, received)
         self.templates = config.templates
         self.weights = [t.weight for t in self.templates]
         self.sent = 0
@@ -174,6 +181,8 @@ class Sender:
                 schedule_lag_ms=None if due is None else round(lag_s * 1000.0, 3),
             )
         )
+        if self.bodies is not None:
+            self.bodies(request_id, t_start, body_out, status, body)
         self.sent += 1
 
 

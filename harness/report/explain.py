@@ -254,11 +254,17 @@ def _waterfall(trace: WorstRequest) -> dict[str, Any]:
     headline += f", {len(trace.calls)} provider call(s)"
     if trace.phase:
         headline += f", {trace.phase} phase"
+    bodies = [("user request", trace.request_body, trace.response_body)]
+    bodies += [
+        (f"call {n}", c.request_body, c.response_body) for n, c in enumerate(trace.calls, start=1)
+    ]
     return {
         "request_id": trace.request_id,
         "why": trace.why,
         "headline": headline,
         "bars": bars,
+        # Recorded only with record_bodies: true; folded away until the reader opens them.
+        "bodies": [b for b in bodies if b[1] is not None or b[2] is not None],
         "width": _WIDTH,
         "height": y + _ROW_H + 4,
     }

@@ -74,6 +74,10 @@ def render_trace(trace: WorstRequest) -> str:
         if met:
             detail += f", met {met}"
         steps.append(line(f"call {n}", c.t, c.t_end or c.t, detail))
+        if c.request_body is not None:
+            steps.append(f"      call {n} request body:  {c.request_body}")
+        if c.response_body is not None:
+            steps.append(f"      call {n} response body: {c.response_body}")
     body = []
     if trace.request_body is not None:
         body.append(f"  request body:  {trace.request_body}")

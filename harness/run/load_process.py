@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from harness.bodies import BODIES_FILE, scenario_secret_env
 from harness.errors import InfrastructureError
 from harness.load import LoadConfig, build_locust_command, build_locust_env, build_worker_command
 from harness.load.command import locustfile_argument
@@ -109,6 +110,7 @@ def build_load_config(
             "dropped_file": str(run_dir.file("dropped.jsonl")),
             # CPU and schedule lag of the generator: a saturated one invalidates the run.
             "health_file": str(run_dir.file("load_health.jsonl")),
+            "bodies_file": str(run_dir.file(BODIES_FILE)) if scenario.record_bodies else None,
             "request": request(load.request),
             "requests": [request(template) for template in load.requests],
             "dataset_file": dataset,
@@ -179,6 +181,8 @@ class LoadProcess:
         env = build_locust_env(config_path)
         for spec in _request_specs(self.scenario):
             env.update(header_references(spec.headers, self.scenario.secrets)[1])
+        if self.scenario.record_bodies:  # bodies are redacted with every secret of the run
+            env.update(scenario_secret_env(self.scenario))
         ready_timeout_s = READY_TIMEOUT_S
         if not distributed:
             master = self.supervisor.start(

@@ -31,6 +31,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.bodies import PROVIDER_BODIES_FILE, provider_body_args, scenario_secret_env
 from harness.errors import BrownoutError, InfrastructureError, ScenarioError, UsageError
 from harness.redact import Redactor
 from harness.run.events import EventLog
@@ -425,7 +426,10 @@ class _Run:
             argv += ["--config", str(config)]
             if provider.workers > 1:
                 argv += ["--workers", str(provider.workers)]
-            child = self.supervisor.start(f"provider-{name}", argv)
+            argv += provider_body_args(self.scenario, self.run_dir.file(PROVIDER_BODIES_FILE))
+            child = self.supervisor.start(
+                f"provider-{name}", argv, env=scenario_secret_env(self.scenario)
+            )
             url = self.supervisor.wait_ready(child, READY_TIMEOUT_S)
             wait_http_ok(_join(url, "/_brownout/health"), READY_TIMEOUT_S, child=child)
             urls[name] = url

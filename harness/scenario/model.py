@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictBool,
     model_validator,
 )
 
@@ -276,6 +277,9 @@ class Scenario(_Model):
     duration_s: Duration = Field(alias="duration", gt=0)
     warmup_s: Duration = Field(default=0.0, alias="warmup")
     allow_non_loopback: bool = False
+    #: opt-in: request and response bodies, capped and redacted, in bodies.jsonl (load
+    #: generator) and provider_bodies.jsonl (mock providers); see docs/safety.md
+    record_bodies: StrictBool = False
     load: Load = Field(default_factory=Load)
     providers: dict[str, Provider] = Field(default_factory=dict)
     proxies: dict[str, Proxy] = Field(default_factory=dict)

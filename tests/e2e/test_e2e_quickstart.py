@@ -113,6 +113,8 @@ def test_quickstart_shows_amplification_only_under_faults(tmp_path: Path) -> Non
     assert "retry-after honoured" in resilience and "backoff" in resilience
     cost = html.split('id="cost-table"', 1)[1].split("</table>", 1)[0]
     assert all(f"<th>{p}</th>" in cost for p in ("baseline", "fault", "recovery"))
+    # Bodies are opt-in (record_bodies): none are kept by default.
+    assert not list(run_dir.glob("*bodies*.jsonl"))
     for name in ("report.html", "junit.xml", "summary.md"):
         assert (run_dir / name).stat().st_size > 0
 
