@@ -205,7 +205,9 @@ def test_wakeups_share_a_timer_per_millisecond_and_survive_a_cancel() -> None:
         loop = asyncio.get_running_loop()
         shared = wakeups()
         assert wakeups() is shared  # one per loop
-        due = loop.time() + 0.05
+        # On a whole millisecond, so due + 0.1 ms rounds into the same slot (slots are
+        # round(when * 1000): a due time near x.5 ms would put the last waiter in the next one).
+        due = (round(loop.time() * 1000.0) + 50) / 1000.0
         waiters = [shared.at(due) for _ in range(10)] + [shared.at(due + 0.0001)]
         slots = len(shared._slots)
         waiters[3].cancel()  # one stream goes away: the others still wake
