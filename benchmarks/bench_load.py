@@ -153,9 +153,10 @@ def run(work: Path, config: LoadConfig) -> None:
 
 
 def open_run(
-    work: Path, host: str, rate: float, duration: int, workers: int
+    work: Path, host: str, rate: float, duration: int, workers: int, *, trace: bool = False
 ) -> tuple[float, float]:
-    """(achieved rate, schedule-lag p99 ms) over the run after its first second."""
+    """(achieved rate, schedule-lag p99 ms) over the run after its first second; with
+    ``trace``, also print each worker's worst lag per half second (stalls vs steady lag)."""
     out = work / f"open-{workers}-{rate:g}-{time.monotonic_ns()}"
     config = LoadConfig.from_dict(
         {"host": host, "model": "open", "rate": rate, "arrivals": "constant",
@@ -167,6 +168,15 @@ def open_run(
     run(work, config)
     rows = [json.loads(line) for p in out.glob("requests*.jsonl") for line in p.open()]
     t0 = min(r["t_start"] for r in rows)
+    for path in sorted(out.glob("requests*.jsonl")) if trace else ():
+        worst: dict[float, float] = {}
+        for line in path.open():
+            row = json.loads(line)
+            at = int((row["t_start"] - t0) * 2) / 2
+            worst[at] = max(worst.get(at, 0.0), row["schedule_lag_ms"])
+        print(
+            f"{path.name}  " + "  ".join(f"{at:g}:{lag:.0f}" for at, lag in sorted(worst.items()))
+        )
     window = [r for r in rows if t0 + 1.0 <= r["t_start"] < t0 + duration - 1.0]
     lags = sorted(r["schedule_lag_ms"] for r in window)
     p99 = lags[min(len(lags) - 1, math.ceil(0.99 * len(lags)) - 1)]
@@ -179,6 +189,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--rates", default="100,200,400,800")
+    parser.add_argument(
+        "--lag-trace",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="only: one two-worker open run at RATE, worst lag per half second",
+    )
     args = parser.parse_args()
     server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
@@ -186,6 +203,10 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
+            if args.lag_trace is not None:
+                achieved, p99 = open_run(work, host, args.lag_trace, args.duration, 2, trace=True)
+                print(f"achieved {achieved:.1f}/s  lag p99 {p99:.2f} ms")
+                return
             plain, ours = [], []
             for _ in range(args.rounds):
                 plain.append(plain_rps(work, host, args.users, args.duration))

@@ -60,7 +60,10 @@ from harness.scenario.dataset import DatasetError, read_dataset
 #: Custom message: the master tells every worker the epoch second the schedule starts at.
 ORIGIN_MESSAGE = "brownout_origin"
 #: How far ahead of now the schedule starts, so every worker has it before the first arrival.
-_ORIGIN_LEAD_S = 0.3
+#: 0.3 s was too short on a busy machine (or for a remote worker): the first half second of a
+#: two-worker run was sent 40-60 ms late. The run's zero is its first recorded request, so the
+#: lead shifts nothing in the timeline.
+_ORIGIN_LEAD_S = 1.0
 
 
 def _load_config() -> LoadConfig:
@@ -349,8 +352,9 @@ else:
                 due = origin + offset
                 if OUTPUT.stopping():
                     raise StopUser  # requests in flight go on in their own greenlets
-                delay = due - time.time()
-                if delay > 0:
+                # gevent times sleeps from the loop's cached clock, so a wake-up can come
+                # early after a busy loop iteration: sleep again rather than send before due.
+                while (delay := due - time.time()) > 0:
                     gevent.sleep(delay)
                 rng = random.Random(None if CONFIG.seed is None else f"{CONFIG.seed}/{number}")
                 if len(in_flight) >= cap:
