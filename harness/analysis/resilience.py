@@ -240,6 +240,51 @@ class _Judged:
     reason: str | None = None
 
 
+def _not_judged(
+    name: str,
+    title: str,
+    metric: str,
+    reason: str,
+    *,
+    evidence: dict[str, Any] | None = None,
+    hashes: list[int] | None = None,
+) -> list[_Judged]:
+    """A verdict that could not be given, with the reason (also why its metric is null)."""
+    verdict = Verdict(
+        name=name,
+        title=title,
+        status="not_judged",
+        metric=metric,
+        summary=reason,
+        evidence=evidence or {},
+    )
+    return [_Judged(verdict, hashes or [], reason)]
+
+
+def _given(
+    name: str,
+    title: str,
+    metric: str,
+    value: float,
+    summary: str,
+    *,
+    failed: bool,
+    evidence: dict[str, Any],
+    hashes: list[int],
+) -> list[_Judged]:
+    """A verdict given (pass or fail) with its number, its evidence and example requests."""
+    verdict = Verdict(
+        name=name,
+        title=title,
+        status="fail" if failed else "pass",
+        metric=metric,
+        value=value,
+        summary=summary,
+        evidence=evidence,
+    )
+    return [_Judged(verdict, hashes)]
+
+
 def _examples(c: _Calls, rows: npt.NDArray[np.bool_] | IntArray) -> list[int]:
     indices = np.flatnonzero(rows) if rows.dtype == np.bool_ else rows
     seen: list[int] = []
@@ -315,19 +360,7 @@ def _retry_after(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_J
     title = "retry-after honoured"
     if n == 0:
         reason = "no retry followed a reply that carried retry-after"
-        return [
-            _Judged(
-                Verdict(
-                    name="retry_after",
-                    title=title,
-                    status="not_judged",
-                    metric="retry_after_violation_rate",
-                    summary=reason,
-                ),
-                [],
-                reason,
-            )
-        ]
+        return _not_judged("retry_after", title, "retry_after_violation_rate", reason)
     asked = prev_asked[judged]
     gaps = c.gap[judged]
     early = gaps < asked * (1 - RETRY_AFTER_TOLERANCE) - RETRY_AFTER_SLACK_S
@@ -355,16 +388,16 @@ def _retry_after(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_J
             f"(asked {_ms(evidence['asked_median_s'])}; gaps {evidence['gap_min_s']:.3f} to "
             f"{evidence['gap_max_s']:.3f} s)"
         )
-    verdict = Verdict(
-        name="retry_after",
-        title=title,
-        status="fail" if violations else "pass",
-        metric="retry_after_violation_rate",
-        value=rate,
-        summary=summary,
+    return _given(
+        "retry_after",
+        title,
+        "retry_after_violation_rate",
+        rate,
+        summary,
+        failed=violations > 0,
         evidence=evidence,
+        hashes=_examples(c, shown),
     )
-    return [_Judged(verdict, _examples(c, shown))]
 
 
 def _self_timed_retries(c: _Calls) -> BoolArray:
@@ -397,15 +430,10 @@ def _backoff(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judge
             f"too few retries timed by the client to see growth ({n1} first and {n2} second "
             f"retries; {MIN_SAMPLES} of each needed)"
         )
-        verdict = Verdict(
-            name="backoff",
-            title=title,
-            status="not_judged",
-            metric="backoff_growth",
-            summary=reason,
-            evidence=evidence,
+        hashes = _examples(c, first)
+        return _not_judged(
+            "backoff", title, "backoff_growth", reason, evidence=evidence, hashes=hashes
         )
-        return [_Judged(verdict, _examples(c, first), reason)]
     g1 = max(_median(c.gap[first]), 0.001)
     g2 = _median(c.gap[second])
     growth = g2 / g1
@@ -414,16 +442,16 @@ def _backoff(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judge
         f"median gap {_ms(g1)} before the first retry, {_ms(g2)} before the second "
         f"(x{growth:.2f}): " + ("backs off" if backs_off else "no backoff")
     )
-    verdict = Verdict(
-        name="backoff",
-        title=title,
-        status="pass" if backs_off else "fail",
-        metric="backoff_growth",
-        value=growth,
-        summary=summary,
+    return _given(
+        "backoff",
+        title,
+        "backoff_growth",
+        growth,
+        summary,
+        failed=not backs_off,
         evidence=evidence,
+        hashes=_examples(c, second),
     )
-    return [_Judged(verdict, _examples(c, second))]
 
 
 def _dispersion(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
@@ -432,15 +460,8 @@ def _dispersion(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Ju
     title = "jittered retries (no synchronized waves)"
     if n < MIN_SAMPLES:
         reason = f"only {n} first retries timed by the client ({MIN_SAMPLES} needed)"
-        verdict = Verdict(
-            name="jitter",
-            title=title,
-            status="not_judged",
-            metric="retry_dispersion",
-            summary=reason,
-            evidence={"first_retries": n},
-        )
-        return [_Judged(verdict, [], reason)]
+        evidence = {"first_retries": n}
+        return _not_judged("jitter", title, "retry_dispersion", reason, evidence=evidence)
     delays = c.gap[first]
     median = _median(delays)
     iqr = _iqr(delays)
@@ -458,21 +479,21 @@ def _dispersion(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Ju
         f"first retries came {_ms(median)} after the failure, middle half within "
         f"{_ms(float(q1))} to {_ms(float(q3))} (dispersion {dispersion:.3f}): {verdict_words}"
     )
-    verdict = Verdict(
-        name="jitter",
-        title=title,
-        status="fail" if synchronized else "pass",
-        metric="retry_dispersion",
-        value=dispersion,
-        summary=summary,
+    return _given(
+        "jitter",
+        title,
+        "retry_dispersion",
+        dispersion,
+        summary,
+        failed=synchronized,
         evidence={
             "first_retries": n,
             "delay_median_s": round(median, 4),
             "delay_p25_s": round(float(q1), 4),
             "delay_p75_s": round(float(q3), 4),
         },
+        hashes=_examples(c, first),
     )
-    return [_Judged(verdict, _examples(c, first))]
 
 
 def _attempts(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
@@ -483,21 +504,8 @@ def _attempts(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judg
         reason = "no joined provider call in this phase"
         out = []
         for metric in ("max_attempts_per_call", "retries_per_call"):
-            out.append(
-                _Judged(
-                    Verdict(
-                        name="attempts"
-                        if metric == "max_attempts_per_call"
-                        else "retries_per_call",
-                        title=title,
-                        status="not_judged",
-                        metric=metric,
-                        summary=reason,
-                    ),
-                    [],
-                    reason,
-                )
-            )
+            name = "attempts" if metric == "max_attempts_per_call" else "retries_per_call"
+            out.extend(_not_judged(name, title, metric, reason))
         return out
     sizes = np.bincount(chains - chains.min())
     sizes = sizes[sizes > 0]
@@ -550,14 +558,7 @@ def _abandoned(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Jud
     overran = in_phase & c.req_timeout & (c.t <= c.req_t_end) & (c.t_end > c.req_t_end)
     if n == 0:
         reason = "no joined provider call in this phase"
-        verdict = Verdict(
-            name="abandoned_work",
-            title=title,
-            status="not_judged",
-            metric="abandoned_work_rate",
-            summary=reason,
-        )
-        return [_Judged(verdict, [], reason)]
+        return _not_judged("abandoned_work", title, "abandoned_work_rate", reason)
     rate = count / n
     tokens = int(c.tokens[after].sum())
     summary = (
@@ -593,14 +594,7 @@ def _multi_layer(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_J
     title = "retries at one layer only"
     if not rows.any():
         reason = "no joined provider call in this phase"
-        verdict = Verdict(
-            name="multi_layer_retries",
-            title=title,
-            status="not_judged",
-            metric="multi_layer_retry_rate",
-            summary=reason,
-        )
-        return [_Judged(verdict, [], reason)]
+        return _not_judged("multi_layer_retries", title, "multi_layer_retry_rate", reason)
     frame = pd.DataFrame(
         {
             "rid": c.rid[rows],
@@ -620,21 +614,21 @@ def _multi_layer(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_J
         f"{multi} of {requests} requests were retried both by the SDK and by the application "
         f"(SDK retried {sdk}, the application {app})"
     )
-    verdict = Verdict(
-        name="multi_layer_retries",
-        title=title,
-        status="fail" if multi else "pass",
-        metric="multi_layer_retry_rate",
-        value=rate,
-        summary=summary,
+    return _given(
+        "multi_layer_retries",
+        title,
+        "multi_layer_retry_rate",
+        rate,
+        summary,
+        failed=multi > 0,
         evidence={
             "requests": requests,
             "both_layers": multi,
             "sdk_retried": sdk,
             "application_retried": app,
         },
+        hashes=hashes,
     )
-    return [_Judged(verdict, hashes)]
 
 
 def _duplicates(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
@@ -642,14 +636,7 @@ def _duplicates(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Ju
     title = "no duplicate of a call that had succeeded"
     if n == 0:
         reason = "no joined provider call in this phase"
-        verdict = Verdict(
-            name="duplicates",
-            title=title,
-            status="not_judged",
-            metric="duplicate_call_rate",
-            summary=reason,
-        )
-        return [_Judged(verdict, [], reason)]
+        return _not_judged("duplicates", title, "duplicate_call_rate", reason)
     prev_ok = np.zeros(c.t.size, dtype=bool)
     prev_ok[1:] = c.ok[:-1]
     dup = c.retry & prev_ok & in_phase
@@ -661,16 +648,16 @@ def _duplicates(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Ju
         if count
         else "no call repeated one the provider had already answered in full"
     )
-    verdict = Verdict(
-        name="duplicates",
-        title=title,
-        status="fail" if count else "pass",
-        metric="duplicate_call_rate",
-        value=count / n,
-        summary=summary,
+    return _given(
+        "duplicates",
+        title,
+        "duplicate_call_rate",
+        count / n,
+        summary,
+        failed=count > 0,
         evidence={"calls": n, "duplicates": count, "tokens": tokens},
+        hashes=_examples(c, dup),
     )
-    return [_Judged(verdict, _examples(c, dup))]
 
 
 def _last_call_rows(c: _Calls, mask: BoolArray) -> IntArray:
@@ -688,14 +675,7 @@ def _truncated(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Jud
     title = "cut streams not passed off as complete"
     if last.size == 0:
         reason = "no joined provider call in this phase"
-        verdict = Verdict(
-            name="truncated_accepted",
-            title=title,
-            status="not_judged",
-            metric="truncated_accepted_rate",
-            summary=reason,
-        )
-        return [_Judged(verdict, [], reason)]
+        return _not_judged("truncated_accepted", title, "truncated_accepted_rate", reason)
     cut_last = last[c.cut[last]]
     accepted = cut_last[c.req_status[cut_last] == 200]
     n = int(last.size)
@@ -706,16 +686,16 @@ def _truncated(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Jud
         if count
         else f"no request that ended on a cut stream was answered 200 ({cut_last.size} ended so)"
     )
-    verdict = Verdict(
-        name="truncated_accepted",
-        title=title,
-        status="fail" if count else "pass",
-        metric="truncated_accepted_rate",
-        value=count / n,
-        summary=summary,
+    return _given(
+        "truncated_accepted",
+        title,
+        "truncated_accepted_rate",
+        count / n,
+        summary,
+        failed=count > 0,
         evidence={"requests": n, "ended_on_cut_stream": int(cut_last.size), "answered_200": count},
+        hashes=_examples(c, accepted),
     )
-    return [_Judged(verdict, _examples(c, accepted))]
 
 
 def _stream_deadlines(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
@@ -724,14 +704,7 @@ def _stream_deadlines(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> li
     title = "stream deadlines fit the stream"
     if n == 0:
         reason = "no streamed provider call in this phase"
-        verdict = Verdict(
-            name="stream_deadlines",
-            title=title,
-            status="not_judged",
-            metric="client_cut_stream_rate",
-            summary=reason,
-        )
-        return [_Judged(verdict, [], reason)]
+        return _not_judged("stream_deadlines", title, "client_cut_stream_rate", reason)
     provider_cut = np.array([bool(types & CUT_FAULT_TYPES) for types in c.fault_types])
     paused = np.array([bool(types & PAUSE_FAULT_TYPES) for types in c.fault_types])
     client_cut = streams & c.cut & (c.status == 200) & ~provider_cut
