@@ -487,7 +487,12 @@ def _by_provider(prepared: PreparedRun, call_mask: BoolArray, metrics: PhaseMetr
 def _call_latency(group: pd.DataFrame) -> dict[str, float | None]:
     """p50 and p95 of one provider's (or endpoint's) call durations: a slow provider shows."""
     durations = group["duration"].to_numpy(dtype=np.float64)
-    return {"p50": _percentile(durations, 50), "p95": _percentile(durations, 95)}
+    durations = durations[~np.isnan(durations)]
+    if durations.size == 0:
+        return {"p50": None, "p95": None}
+    # One selection for both: half the cost of two np.percentile calls on millions of calls.
+    p50, p95 = np.percentile(durations, [50, 95])
+    return {"p50": float(p50), "p95": float(p95)}
 
 
 def compute_timeseries(prepared: PreparedRun, *, window_s: float) -> TimeSeries:
