@@ -105,16 +105,16 @@ def test_first_and_every_count_calls_across_workers_and_one_journal(start: Any) 
     mock.control(
         "POST", "/faults", {"name": "every5", "type": "latency", "every": 5, "params": {"ms": 1}}
     )
-    codes = asyncio.run(post_all(mock.url, 60))
-    assert codes.count(500) == 3 and codes.count(200) == 57
+    codes = asyncio.run(post_all(mock.url, 30))
+    assert codes.count(500) == 3 and codes.count(200) == 27
     both_workers_served(mock)
-    assert mock.control("GET", "/stats")["by_status"] == {"500": 3, "200": 57}
+    assert mock.control("GET", "/stats")["by_status"] == {"500": 3, "200": 27}
     lines = mock.journal.read_bytes().splitlines()
-    assert len(lines) == 60  # every line whole: one O_APPEND write per line, two writers
+    assert len(lines) == 30  # every line whole: one O_APPEND write per line, two writers
     calls = [json.loads(line) for line in lines]
     assert sorted(c["fault"] or "" for c in calls).count("first3") == 3
-    # `every: 5` of the 60 calls the latency fault matched (each fault counts all its calls).
-    assert sum(1 for c in calls if c["fault"] and "every5" in c["fault"]) == 12
+    # `every: 5` of the 30 calls the latency fault matched (each fault counts all its calls).
+    assert sum(1 for c in calls if c["fault"] and "every5" in c["fault"]) == 6
     assert mock.stop() == 0
 
 
@@ -175,7 +175,7 @@ def test_the_worker_draws_are_seeded_and_shared_counters_are_exact() -> None:
     assert [state.next_seen(entry["slot"]) for _ in range(3)] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("workers", ["0", "65", "two"])
+@pytest.mark.parametrize("workers", ["0", "two"])
 def test_bad_worker_counts_are_usage_errors(workers: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mock_providers", "openai", "--workers", workers],
