@@ -165,6 +165,8 @@ def run_scenario(path: str | Path, options: RunOptions) -> RunResult:
 
 def _run_scenario(source: Path, options: RunOptions, stops: _StopSignals) -> RunResult:
     scenario = load_scenario(source, time_scale=options.time_scale)
+    # The run directory's scenario.yaml must still find the load's files (analysis reloads it).
+    scenario = scenario.model_copy(update={"load": scenario.load.with_files_from(source.parent)})
     _check_blast_radius(scenario, options)
     say = options.progress
     reach = "any address" if scenario.allow_non_loopback else "loopback addresses only"

@@ -13,6 +13,7 @@ is reported at the key that causes it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -154,11 +155,26 @@ class Load(_Model):
         # The resolved scenario.yaml must load back: leave out the other model's keys, which
         # would be an error there (a rate under model: closed, users under model: open).
         data: dict[str, Any] = handler(self)
+        if self.locustfile is not None:
+            # The user's classes build the requests: these keys are an error beside it.
+            for key in ("request", "requests", "dataset", "validators"):
+                data.pop(key, None)
         for name in CLOSED_ONLY_KEYS if self.model == "open" else OPEN_ONLY_KEYS:
             field = Load.model_fields[name]
             data.pop(name, None)
             data.pop(field.alias or name, None)
         return data
+
+    def with_files_from(self, base_dir: Path) -> Load:
+        """The locustfile and dataset paths made absolute (they are written relative to the
+        scenario), so the resolved scenario.yaml in the run directory still names them."""
+        update: dict[str, Any] = {}
+        if self.locustfile is not None:
+            update["locustfile"] = str((base_dir / self.locustfile).resolve())
+        if self.dataset is not None:
+            path = str((base_dir / self.dataset.path).resolve())
+            update["dataset"] = self.dataset.model_copy(update={"path": path})
+        return self.model_copy(update=update) if update else self
 
     def describe(self) -> str:
         """One line for the console: what load this is."""

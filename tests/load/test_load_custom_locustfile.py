@@ -110,3 +110,28 @@ def test_validate_reports_the_key_at_its_line(tmp_path: Path, load: str, message
     assert "Traceback" not in result.output
     assert message in result.output, result.output
     assert re.search(r"s\.yaml:\d+:\d+", result.output), result.output
+
+
+def test_the_resolved_scenario_in_the_run_directory_loads_back(tmp_path: Path) -> None:
+    """The analysis reloads the run directory's scenario.yaml: the locustfile (and a dataset)
+    must still be found from there, and the defaults of the keys a locustfile excludes must not
+    be written as if given."""
+    import yaml
+
+    from harness.scenario import load_scenario
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "users.py").write_text(USERS.read_text())
+    scenario_file = source / "s.yaml"
+    scenario_file.write_text(
+        "name: custom\nduration: 10s\nload:\n  locustfile: users.py\n"
+        "providers:\n  openai: {}\nsut:\n  url: http://127.0.0.1:9\n"
+    )
+    scenario = load_scenario(scenario_file)
+    resolved = scenario.model_copy(update={"load": scenario.load.with_files_from(source)})
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "scenario.yaml").write_text(yaml.safe_dump(resolved.to_yaml_data()))
+    again = load_scenario(run_dir / "scenario.yaml")
+    assert again.load.locustfile == str((source / "users.py").resolve())
