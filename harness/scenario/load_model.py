@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StrictBool,
     model_serializer,
     model_validator,
 )
@@ -64,7 +65,7 @@ class Request(_Model):
     bodies: list[Any] = Field(default_factory=list)
     headers: dict[str, str] = Field(default_factory=dict)
     #: Read the answer as it arrives; record time to first byte and inter-chunk latency.
-    stream: bool = False
+    stream: StrictBool = False
 
     @model_validator(mode="after")
     def _path_is_absolute(self) -> Request:
@@ -80,7 +81,7 @@ class JsonFieldValidator(_Model):
 
     type: Literal["json_field"] = "json_field"
     field: str = Field(min_length=1)
-    non_empty: bool = True
+    non_empty: StrictBool = True
     equals: Any = None
 
 
@@ -110,7 +111,7 @@ class Stage(_Model):
     for_s: Duration = Field(alias="for", gt=0)
     users: int | None = Field(default=None, ge=1, le=MAX_USERS)
     rate: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    ramp: bool = False
+    ramp: StrictBool = False
 
 
 class Dataset(_Model):

@@ -165,7 +165,7 @@ class Provider(_Model):
     #: Model cards to add or override (any model id is served by default).
     models: list[ModelCard] = Field(default_factory=list)
     #: True: model ids not listed get the provider's 404.
-    strict_models: bool = False
+    strict_models: StrictBool = False
     #: Finite capacity (docs/faults.md#capacity); keys checked against the mock's catalogue.
     capacity: dict[str, Any] = Field(default_factory=dict)
     #: Processes serving the mock's port (SO_REUSEPORT), sharing its faults, limits and
@@ -221,7 +221,7 @@ class Fault(_Model):
     every: int | None = Field(default=None, ge=1)
     burst: Burst | None = None
     ramp: Ramp | None = None
-    header_only: bool = False
+    header_only: StrictBool = False
 
     @property
     def layer(self) -> str:
@@ -276,7 +276,7 @@ class Scenario(_Model):
     seed: int = 0
     duration_s: Duration = Field(alias="duration", gt=0)
     warmup_s: Duration = Field(default=0.0, alias="warmup")
-    allow_non_loopback: bool = False
+    allow_non_loopback: StrictBool = False
     #: opt-in: request and response bodies, capped and redacted, in bodies.jsonl (load
     #: generator) and provider_bodies.jsonl (mock providers); see docs/safety.md
     record_bodies: StrictBool = False

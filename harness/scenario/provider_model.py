@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 from harness.scenario.durations import parse_duration
 
@@ -67,7 +67,7 @@ class ScheduleKeys(_Model):
     every: int | None = Field(default=None, ge=1)
     burst: Burst | None = None
     ramp: Ramp | None = None
-    header_only: bool = False
+    header_only: StrictBool = False
 
 
 def schedule_json(
