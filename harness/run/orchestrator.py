@@ -260,7 +260,14 @@ def _time_is_up(run: _Run) -> None:
 
 
 def _check_blast_radius(scenario: Scenario, options: RunOptions) -> None:
-    """The Toxiproxy URL is a command-line option, so the loader cannot check it."""
+    """The Toxiproxy URL and the Locust master's address are command-line options, so the
+    loader cannot check them: both stay on loopback unless the scenario allows otherwise."""
+    bind = options.master_bind
+    if bind is not None and not scenario.allow_non_loopback and not is_loopback_host(bind[0]):
+        raise UsageError(
+            f"--master-bind {bind[0]!r} is not a loopback address; the scenario must set "
+            "allow_non_loopback: true for the Locust master to accept other machines"
+        )
     url = options.toxiproxy_url
     if url is None:
         return

@@ -95,3 +95,28 @@ def test_shipped_scenarios_parse_with_time_scale(path: Path) -> None:
     from harness.scenario import load_scenario
 
     assert load_scenario(path, time_scale=0.25).duration_s > 0
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--master-bind", "0.0.0.0:5557", "--master-bind '0.0.0.0' is not a loopback address"),
+        ("--toxiproxy-url", "http://10.0.0.5:8474", "'10.0.0.5' is not a loopback address"),
+    ],
+)
+def test_run_refuses_a_non_loopback_address_given_on_the_command_line(
+    option: str, value: str, message: str, tmp_path: Path
+) -> None:
+    # The quickstart does not set allow_non_loopback, so neither option may leave loopback;
+    # the refusal comes before anything is started (no report directory appears).
+    args = ["run", str(ROOT / "scenarios" / "quickstart.yaml"), option, value]
+    if option == "--master-bind":
+        args += ["--remote-workers", "1"]
+    result = subprocess.run(
+        brownout(*args), capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "allow_non_loopback: true" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "reports").exists()
