@@ -88,6 +88,8 @@ class PreparedRun:
     call_phase: IntArray
     call_arrival_phase: IntArray
     call_joined: BoolArray
+    #: index into the request frame of each call's request (-1: none), as the join found it
+    call_request: IntArray
     call_tokens: FloatArray
     call_failed: BoolArray
     call_wasted: BoolArray
@@ -218,6 +220,7 @@ def prepare_run(
         call_phase=call_phase,
         call_arrival_phase=arrival_phase,
         call_joined=joined,
+        call_request=join.call_request,
         call_tokens=tokens,
         call_failed=call_failed,
         call_wasted=call_wasted,

@@ -108,9 +108,15 @@ class _Calls:
     cut: BoolArray
     stream: BoolArray
     retry_after: FloatArray
+    #: the retry-after of the reply before each row (NaN where none, or on attempts)
+    prev_asked: FloatArray
+    #: retries after a failed call whose reply set no wait: the client chose the delay
+    self_timed: BoolArray
     retry_count: FloatArray
     phase: IntArray
-    fault_types: list[frozenset[str]]
+    #: the call met a fault that cuts or spoils a stream / that pauses one
+    provider_cut: BoolArray
+    paused: BoolArray
     #: True where the row is a retry (the row before it is the same chain)
     retry: BoolArray
     #: 1 for the first retry, 2 for the second … (0 on attempts)
@@ -152,9 +158,10 @@ def _chain_calls(
 ) -> _Calls | None:
     calls = data.provider_calls
     rid_all = calls["request_id"].to_numpy(dtype=np.uint64)
-    req = data.requests
-    req_ids = req["request_id"].to_numpy(dtype=np.uint64)
-    keep = np.flatnonzero((rid_all != 0) & np.isin(rid_all, req_ids[req_ids != 0]))
+    # The join already found each call's request (the first request with its id); a call
+    # joined only by its traceparent has no X-Request-Id and is not judged here.
+    call_request = prepared.call_request
+    keep = np.flatnonzero((rid_all != 0) & (call_request >= 0))
     if keep.size == 0:
         return None
     t_all = calls["t"].to_numpy(dtype=np.float64)
@@ -179,31 +186,32 @@ def _chain_calls(
     gap = np.full(rid.size, np.nan)
     gap[1:] = t[1:] - t_end[:-1]
     gap[~same] = np.nan
+    retry_after = calls["retry_after_s"].to_numpy(dtype=np.float64)[order]
+    # The wait the reply before each retry asked for (NaN on attempts and where none was set).
+    prev_asked = np.full(rid.size, np.nan)
+    prev_asked[1:] = retry_after[:-1]
+    prev_failed = np.zeros(rid.size, dtype=bool)
+    prev_failed[1:] = ~ok[:-1]
 
     # The phase each call counts in, as everywhere else in the summary (harness.analysis.join).
     phase = prepared.call_phase[order]
     chain_phase = phase[starts][chain]
 
     # The user request each call served: when it ended, how, and whether the user timed out.
-    req_frame = pd.DataFrame(
-        {
-            "rid": req_ids,
-            "t_end": req["t_end"].to_numpy(dtype=np.float64),
-            "status": req["status"].to_numpy(dtype=np.float64),
-            "timeout": (req["error_class"].astype(object) == "timeout").to_numpy(dtype=bool),
-        }
-    )
-    req_frame = req_frame[req_frame["rid"] != 0].drop_duplicates("rid").set_index("rid")
-    looked = req_frame.reindex(pd.Index(rid))
+    req = data.requests
+    served = call_request[order]
+    timeout = (req["error_class"].astype(object) == "timeout").to_numpy(dtype=bool)
 
-    # The fault column is categorical: one frozenset per distinct value, then a lookup per call
-    # by category code (the last entry, index -1, is a call with no fault).
+    # The fault column is categorical: per distinct value, whether it names a fault that cuts
+    # or pauses a stream, then a lookup per call by category code (code -1: no fault).
     fault_cat = pd.Categorical(calls["fault"])
     table = [
         frozenset(fault_types.get(part.strip(), part.strip()) for part in str(name).split(","))
         for name in fault_cat.categories
-    ] + [frozenset()]
-    types = [table[code] for code in np.asarray(fault_cat.codes)[order].tolist()]
+    ]
+    codes = np.asarray(fault_cat.codes, dtype=np.int64)[order]
+    provider_cut = np.array([bool(types & CUT_FAULT_TYPES) for types in table] + [False])
+    paused = np.array([bool(types & PAUSE_FAULT_TYPES) for types in table] + [False])
 
     tokens = np.nan_to_num(calls["tokens_in"].to_numpy(dtype=np.float64)[order]) + np.nan_to_num(
         calls["tokens_out"].to_numpy(dtype=np.float64)[order]
@@ -216,18 +224,21 @@ def _chain_calls(
         ok=ok,
         cut=cut,
         stream=stream,
-        retry_after=calls["retry_after_s"].to_numpy(dtype=np.float64)[order],
+        retry_after=retry_after,
+        prev_asked=prev_asked,
+        self_timed=np.asarray(same & prev_failed & np.isnan(prev_asked), dtype=bool),
         retry_count=calls["retry_count"].to_numpy(dtype=np.float64)[order],
         phase=phase,
-        fault_types=types,
+        provider_cut=np.asarray(provider_cut[codes], dtype=bool),
+        paused=np.asarray(paused[codes], dtype=bool),
         retry=same,
         retry_no=np.asarray(position, dtype=np.int64),
         gap=gap,
         chain=np.asarray(chain, dtype=np.int64),
         chain_phase=chain_phase,
-        req_t_end=looked["t_end"].to_numpy(dtype=np.float64),
-        req_status=looked["status"].to_numpy(dtype=np.float64),
-        req_timeout=looked["timeout"].to_numpy(dtype=bool, na_value=False),
+        req_t_end=req["t_end"].to_numpy(dtype=np.float64)[served],
+        req_status=req["status"].to_numpy(dtype=np.float64)[served],
+        req_timeout=timeout[served],
         tokens=tokens,
     )
 
@@ -353,8 +364,7 @@ def _judge_phase(result: PhaseVerdicts, phase: str, c: _Calls | None) -> None:
 
 
 def _retry_after(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
-    prev_asked = np.full(c.t.size, np.nan)
-    prev_asked[1:] = c.retry_after[:-1]
+    prev_asked = c.prev_asked
     judged = c.retry & in_phase & ~np.isnan(prev_asked)
     n = int(judged.sum())
     title = "retry-after honoured"
@@ -400,26 +410,19 @@ def _retry_after(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_J
     )
 
 
-def _self_timed_retries(c: _Calls) -> BoolArray:
-    """Retries after a failed call whose reply set no wait: the client chose the delay."""
-    prev_failed = np.zeros(c.t.size, dtype=bool)
-    prev_failed[1:] = ~c.ok[:-1]
-    prev_asked = np.full(c.t.size, np.nan)
-    prev_asked[1:] = c.retry_after[:-1]
-    return np.asarray(c.retry & prev_failed & np.isnan(prev_asked), dtype=bool)
-
-
 def _backoff(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
-    own = _self_timed_retries(c) & in_phase
+    own = c.self_timed & in_phase
     first = own & (c.retry_no == 1)
     second = own & (c.retry_no == 2)
     n1, n2 = int(first.sum()), int(second.sum())
     title = "backoff: gaps grow between attempts"
-    by_retry = {
-        str(k): round(_median(c.gap[own & (c.retry_no == k)]), 4)
-        for k in range(1, 6)
-        if (own & (c.retry_no == k)).any()
-    }
+    by_retry: dict[str, float] = {}
+    own_rows = np.flatnonzero(own)
+    own_no = c.retry_no[own_rows]
+    for k in range(1, 6):
+        gaps = c.gap[own_rows[own_no == k]]
+        if gaps.size:
+            by_retry[str(k)] = round(_median(gaps), 4)
     evidence: dict[str, Any] = {
         "first_retries": n1,
         "second_retries": n2,
@@ -455,7 +458,7 @@ def _backoff(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judge
 
 
 def _dispersion(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
-    first = _self_timed_retries(c) & in_phase & (c.retry_no == 1)
+    first = c.self_timed & in_phase & (c.retry_no == 1)
     n = int(first.sum())
     title = "jittered retries (no synchronized waves)"
     if n < MIN_SAMPLES:
@@ -595,20 +598,18 @@ def _multi_layer(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_J
     if not rows.any():
         reason = "no joined provider call in this phase"
         return _not_judged("multi_layer_retries", title, "multi_layer_retry_rate", reason)
-    frame = pd.DataFrame(
-        {
-            "rid": c.rid[rows],
-            "sdk": c.retry_count[rows] >= 1,
-            "fresh_retry": c.retry[rows] & ~(c.retry_count[rows] >= 1),
-        }
-    )
-    per = frame.groupby("rid", sort=False)[["sdk", "fresh_retry"]].any()
-    both = per["sdk"] & per["fresh_retry"]
-    requests = len(per)
+    # Per request (its rows are contiguous): any SDK retry, any fresh application retry.
+    picked = np.flatnonzero(rows)
+    starts = _request_groups(c, picked)
+    sdk_call = c.retry_count[picked] >= 1
+    per_sdk = np.logical_or.reduceat(sdk_call, starts)
+    per_fresh = np.logical_or.reduceat(c.retry[picked] & ~sdk_call, starts)
+    both = per_sdk & per_fresh
+    requests = int(starts.size)
     multi = int(both.sum())
-    sdk = int(per["sdk"].sum())
-    app = int(per["fresh_retry"].sum())
-    hashes = [int(h) for h in per.index[both.to_numpy(dtype=bool)][:EXAMPLES]]
+    sdk = int(per_sdk.sum())
+    app = int(per_fresh.sum())
+    hashes = [int(h) for h in c.rid[picked[starts[both]]][:EXAMPLES]]
     rate = multi / requests
     summary = (
         f"{multi} of {requests} requests were retried both by the SDK and by the application "
@@ -660,14 +661,34 @@ def _duplicates(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Ju
     )
 
 
+def _request_groups(c: _Calls, rows: IntArray) -> IntArray:
+    """Where each request's run of ``rows`` starts (rows in chain order: requests contiguous)."""
+    rid = c.rid[rows]
+    return np.flatnonzero(np.concatenate(([True], rid[1:] != rid[:-1])))
+
+
 def _last_call_rows(c: _Calls, mask: BoolArray) -> IntArray:
-    """Per request, the row of its last call (by arrival) among ``mask``."""
+    """Per request, the row of its last call (by arrival) among ``mask``, in request order.
+
+    Ties go to the later row and a call without an arrival time counts as the last, as a
+    stable sort by arrival would have it; one pass over the rows, no sort.
+    """
     rows = np.flatnonzero(mask)
     if rows.size == 0:
         return rows
-    frame = pd.DataFrame({"rid": c.rid[rows], "t": c.t[rows], "row": rows})
-    last = frame.sort_values("t", kind="stable").drop_duplicates("rid", keep="last")
-    return last["row"].to_numpy(dtype=np.int64)
+    starts = _request_groups(c, rows)
+    first = np.zeros(rows.size, dtype=bool)
+    first[starts] = True
+    group = np.cumsum(first) - 1
+    t = c.t[rows]
+    missing = np.isnan(t)
+    latest = np.maximum.reduceat(np.where(missing, -np.inf, t), starts)
+    any_missing = np.logical_or.reduceat(missing, starts)
+    candidate = np.where(any_missing[group], missing, ~missing & (t == latest[group]))
+    picked = np.flatnonzero(candidate)
+    last_of_group = np.ones(picked.size, dtype=bool)
+    last_of_group[:-1] = group[picked[1:]] != group[picked[:-1]]
+    return np.asarray(rows[picked[last_of_group]], dtype=np.int64)
 
 
 def _truncated(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Judged]:
@@ -678,6 +699,8 @@ def _truncated(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> list[_Jud
         return _not_judged("truncated_accepted", title, "truncated_accepted_rate", reason)
     cut_last = last[c.cut[last]]
     accepted = cut_last[c.req_status[cut_last] == 200]
+    # Examples in arrival order of those last calls (ties by row; no arrival time last).
+    accepted = accepted[np.lexsort((accepted, c.t[accepted]))]
     n = int(last.size)
     count = int(accepted.size)
     summary = (
@@ -705,9 +728,8 @@ def _stream_deadlines(c: _Calls, in_phase: BoolArray, chain_in: BoolArray) -> li
     if n == 0:
         reason = "no streamed provider call in this phase"
         return _not_judged("stream_deadlines", title, "client_cut_stream_rate", reason)
-    provider_cut = np.array([bool(types & CUT_FAULT_TYPES) for types in c.fault_types])
-    paused = np.array([bool(types & PAUSE_FAULT_TYPES) for types in c.fault_types])
-    client_cut = streams & c.cut & (c.status == 200) & ~provider_cut
+    paused = c.paused
+    client_cut = streams & c.cut & (c.status == 200) & ~c.provider_cut
     count = int(client_cut.sum())
     durations = (c.t_end - c.t)[client_cut]
     during_pause = int((client_cut & paused).sum())
