@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from harness.analysis.chains import chain_order, repeats
 from harness.analysis.join import ATTRIBUTED, join_calls, request_phases
 from harness.analysis.loading import RunData
 from harness.analysis.models import (
@@ -96,6 +97,8 @@ class PreparedRun:
     call_in_flight: FloatArray
     call_sdk_retry: BoolArray
     call_repeated: BoolArray
+    #: calls with an id, by (id, fingerprint, arrival): see harness.analysis.chains
+    call_chain_order: IntArray
     call_retry: BoolArray
     call_failover: BoolArray
     call_provider: IntArray
@@ -159,7 +162,6 @@ def prepare_run(
     call_ids = calls["request_id"].to_numpy(dtype=np.uint64)
     trace_ids = calls["traceparent"].to_numpy(dtype=np.uint64)
     call_ids = np.where(call_ids != 0, call_ids, trace_ids)
-    call_has_id = call_ids != 0
     provider_codes, provider_names = _codes(calls["name"])
     endpoint_codes, endpoint_names = _codes(calls["endpoint"])
     arrival_phase = assign_phases(call_t, timeline)
@@ -184,12 +186,11 @@ def prepare_run(
     call_wasted[joined] |= ~succeeded[join.call_request[joined]]
 
     retry_count = calls["retry_count"].to_numpy(dtype=np.float64)
+    # A repeat: an earlier call (by arrival) of the same request had the same fingerprint.
+    fingerprints = calls["fingerprint"].to_numpy(dtype=np.uint64)
+    order = chain_order(call_ids, fingerprints, call_t)
     call_repeated = np.zeros(len(calls), dtype=bool)
-    with_id = calls.loc[call_has_id, ["t", "fingerprint"]].assign(rid=call_ids[call_has_id])
-    if len(with_id):
-        ordered = with_id.sort_values("t", kind="stable")
-        again = ordered.duplicated(subset=["rid", "fingerprint"], keep="first")
-        call_repeated[again.index[again.to_numpy(dtype=bool)].to_numpy()] = True
+    call_repeated[order[repeats(order, call_ids, fingerprints)]] = True
 
     sut = data.sut_metrics
     queue = sut[sut["name"].astype(object) == QUEUE_DEPTH_METRIC]
@@ -227,6 +228,7 @@ def prepare_run(
         call_in_flight=calls["in_flight"].to_numpy(dtype=np.float64),
         call_sdk_retry=np.asarray(retry_count >= 1, dtype=bool),
         call_repeated=call_repeated,
+        call_chain_order=order,
         call_retry=join.call_retry,
         call_failover=join.call_failover,
         call_provider=provider_codes,

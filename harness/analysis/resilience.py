@@ -161,12 +161,15 @@ def _chain_calls(
     # The join already found each call's request (the first request with its id); a call
     # joined only by its traceparent has no X-Request-Id and is not judged here.
     call_request = prepared.call_request
-    keep = np.flatnonzero((rid_all != 0) & (call_request >= 0))
-    if keep.size == 0:
+    # A call with an X-Request-Id is ordered by it (harness.analysis.chains): the shared order,
+    # less the calls that only a traceparent joined or that joined no request.
+    keep = (rid_all != 0) & (call_request >= 0)
+    shared = prepared.call_chain_order
+    order = shared[keep[shared]]
+    if order.size == 0:
         return None
     t_all = calls["t"].to_numpy(dtype=np.float64)
     fp_all = calls["fingerprint"].to_numpy(dtype=np.uint64)
-    order = keep[np.lexsort((t_all[keep], fp_all[keep], rid_all[keep]))]
 
     rid = rid_all[order]
     fp = fp_all[order]
