@@ -29,6 +29,7 @@ import polars as pl
 from pandas.api.types import union_categoricals
 
 from harness.analysis.fast_read import fast_chunk, hash_strings
+from harness.analysis.row_blocks import FileBlocks, remember, stamp_of
 
 __all__ = [
     "CALL_COLUMNS",
@@ -117,12 +118,17 @@ def load_run(run_dir: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> RunData:
 
     def frame(paths: list[Path], columns: Mapping[str, ColumnKind]) -> pd.DataFrame:
         parts: list[pd.DataFrame] = []
+        read: list[tuple[Path, _ReadStats]] = []
         for path in paths:
-            stats = _ReadStats()
+            stats = _ReadStats(stamp=stamp_of(path))
             parts.extend(_iter_chunks(path, columns, chunk_rows, stats))
             skipped[path.name] = stats.skipped
             chunks[path.name] = stats.chunks
-        return _concat(parts, columns)
+            read.append((path, stats))
+        merged = _concat(parts, columns)
+        if "request_id" in columns:
+            _remember_blocks(read, merged["request_id"].to_numpy(dtype=np.uint64))
+        return merged
 
     # Sharded writers (Locust workers) may write requests.<worker>.jsonl beside requests.jsonl.
     request_files = sorted(run_dir.glob("requests*.jsonl"))
@@ -155,6 +161,29 @@ def read_jsonl_frame(
 class _ReadStats:
     skipped: int = 0
     chunks: int = 0
+    #: (size, mtime_ns) of the file before it was read
+    stamp: tuple[int, int] = (0, 0)
+    #: per chunk that gave rows: (byte offset, byte length, index of its first row)
+    blocks: list[tuple[int, int, int]] = field(default_factory=list)
+    rows: int = 0
+
+
+def _remember_blocks(read: list[tuple[Path, _ReadStats]], hashes: npt.NDArray[np.uint64]) -> None:
+    """Record where each file's rows are (harness.analysis.row_blocks) for example lookups."""
+    start = 0
+    for path, stats in read:
+        layout = np.array(stats.blocks, dtype=np.int64).reshape(-1, 3)
+        remember(
+            path,
+            FileBlocks(
+                stamp=stats.stamp,
+                offsets=layout[:, 0],
+                lengths=layout[:, 1],
+                first_rows=layout[:, 2],
+                hashes=hashes[start : start + stats.rows],
+            ),
+        )
+        start += stats.rows
 
 
 def _existing(path: Path) -> list[Path]:
@@ -166,13 +195,17 @@ def _iter_chunks(
 ) -> Iterator[pd.DataFrame]:
     """Typed frames of ``chunk_rows`` lines each: polars' reader where it agrees with the
     reference (``fast_read``), else this module's own decoding for that chunk."""
+    offset = 0
     for blob, lines in _line_chunks(path, chunk_rows):
         frame = fast_chunk(blob, lines, columns)
         if frame is None:
             frame = _slow_chunk(blob.split(b"\n"), columns, stats)
         if len(frame):
             stats.chunks += 1
+            stats.blocks.append((offset, len(blob), stats.rows))
+            stats.rows += len(frame)
             yield frame
+        offset += len(blob)
 
 
 def _line_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[bytes, int]]:

@@ -4,7 +4,8 @@ Frames keep request ids only as hashes (``loading.hash_ids``), which is what kee
 million-request run within memory; the few ids a verdict shows as examples are recovered by one
 streaming pass over the request files, a regex over big blocks that picks out only the
 ``request_id`` field; that pass keeps the file's id hashes, so the next lookup (a report makes
-three) reads only the blocks that hold a wanted id.
+three) reads only the blocks that hold a wanted id. A file the loader has just read needs no
+pass at all: ``row_blocks`` says which of its blocks hold the wanted rows.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import polars as pl
 
 from harness.analysis.fast_read import hash_strings
 from harness.analysis.loading import hash_ids
+from harness.analysis.row_blocks import blocks_of, read_blocks_holding
 
 __all__ = ["resolve_request_ids"]
 
@@ -56,6 +58,14 @@ def resolve_request_ids(run_dir: Path, hashes: Iterable[int]) -> dict[int, str]:
         return found
     targets = np.fromiter(wanted, dtype=np.uint64, count=len(wanted))
     for path in sorted(Path(run_dir).glob("requests*.jsonl")):
+        loaded = blocks_of(path)
+        if loaded is not None:
+            # The loader knows which blocks hold these rows: read only those.
+            for data in read_blocks_holding(path, loaded, targets):
+                _match(_ID.findall(data), targets, found)
+            if len(found) == len(wanted):
+                break
+            continue
         stat = path.stat()
         stamp = (stat.st_size, stat.st_mtime_ns)
         index = _INDEX.get(path.resolve())

@@ -20,11 +20,14 @@ from typing import Any, Final
 
 import numpy as np
 import orjson
+import polars as pl
 
+from harness.analysis.fast_read import hash_strings
 from harness.analysis.loading import RunData
 from harness.analysis.metrics import PreparedRun
 from harness.analysis.phases import PHASE_ORDER
 from harness.analysis.request_ids import resolve_request_ids
+from harness.analysis.row_blocks import blocks_of, read_blocks_holding
 from harness.analysis.verdict_models import TraceCall, TraceSpan, WorstRequest
 from harness.bodies import BODIES_FILE, PROVIDER_BODIES_FILE
 
@@ -184,7 +187,7 @@ def _scan(
     needles = [rid.encode() for rid in ids]
     found: dict[str, list[dict[str, Any]]] = {}
     for path in paths:
-        for line in lines_containing(path, needles):
+        for line in _lines_with_ids(path, needles, ids, key):
             try:
                 row = orjson.loads(line)
             except orjson.JSONDecodeError:
@@ -215,18 +218,37 @@ def lines_containing(path: Path, needles: Sequence[bytes]) -> Iterator[bytes]:
                 if cut == 0:
                     carry = data
                     continue
-            starts: set[int] = set()
-            for needle in needles:
-                at = data.find(needle, 0, cut)
-                while at >= 0:
-                    starts.add(data.rfind(b"\n", 0, at) + 1)
-                    at = data.find(needle, at + len(needle), cut)
-            for start in sorted(starts):
-                end = data.find(b"\n", start, cut)
-                yield data[start : cut if end < 0 else end + 1]
+            yield from _lines_in(data, cut, needles)
             if not block:
                 return
             carry = data[cut:]
+
+
+def _lines_in(data: bytes, cut: int, needles: Sequence[bytes]) -> Iterator[bytes]:
+    """The lines of ``data[:cut]`` (whole lines) that contain any of ``needles``, in order."""
+    starts: set[int] = set()
+    for needle in needles:
+        at = data.find(needle, 0, cut)
+        while at >= 0:
+            starts.add(data.rfind(b"\n", 0, at) + 1)
+            at = data.find(needle, at + len(needle), cut)
+    for start in sorted(starts):
+        end = data.find(b"\n", start, cut)
+        yield data[start : cut if end < 0 else end + 1]
+
+
+def _lines_with_ids(
+    path: Path, needles: Sequence[bytes], ids: set[str], key: str
+) -> Iterator[bytes]:
+    """``lines_containing``, but where the loader has just read ``path`` and ``key`` is the id
+    it indexed, only the blocks that hold those rows are read (harness.analysis.row_blocks)."""
+    loaded = blocks_of(path) if key == "request_id" and path.is_file() else None
+    if loaded is None or not needles:
+        yield from lines_containing(path, needles)
+        return
+    targets = hash_strings(pl.Series(sorted(ids), dtype=pl.String))
+    for data in read_blocks_holding(path, loaded, targets):
+        yield from _lines_in(data, len(data), needles)
 
 
 def _scan_spans(path: Path, ids: set[str]) -> dict[str, list[TraceSpan]]:
