@@ -9,8 +9,9 @@ reader (``loading._slow_chunk``: orjson, then per-field rules) gives, so a chunk
 - a line polars cannot decode, a value of the wrong JSON type in a number or boolean field, or a
   non-string in a low-cardinality text field (read as ``pl.Categorical``, which polars refuses
   for non-strings): polars raises;
-- a non-string in an id field (read as text, where polars would turn ``5`` into ``"5"``): the
-  number of non-null ids must equal the number of ``"field":"`` tokens in the chunk's bytes;
+- a non-string in an id field (read as text, where polars would turn ``5`` into ``"5"``): when
+  some id looks like what polars makes of a number, boolean, object or array, the number of
+  non-null ids must equal the number of ``"field":"`` tokens in the chunk's bytes;
 - a line that yields no row, or a row from no line: the row count must match the line count.
 
 The caller then reads that chunk the slow way, so a crash's half-written last line costs one
@@ -34,6 +35,10 @@ __all__ = ["fast_chunk", "hash_strings"]
 
 #: The seed of every id hash, so an id read by any path hashes to the same 64-bit value.
 _SEED: Final = 0x62726F776E6F7574  # "brownout"
+
+#: What polars writes for a non-string JSON value read as text: a number in plain decimal (JSON
+#: numbers have no leading zeros, so neither has this), true/false, or an object or array.
+_STRINGIFIED: Final = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$|^(true|false)$|^[\[{]"
 
 _DTYPES: Final[Mapping[str, Any]] = {
     "float": pl.Float64,
@@ -92,6 +97,10 @@ def _all_strings(blob: bytes, name: str, series: pl.Series) -> bool:
     """Every non-null value of ``name`` was a JSON string (polars would stringify a number)."""
     present = series.len() - series.null_count()
     if present == 0:
+        return True
+    if not series.str.contains(_STRINGIFIED).any():
+        # No value is what polars makes of a JSON number, boolean, object or array, so every
+        # one was a string: no need to count the key's string values in the bytes.
         return True
     key = b'"' + name.encode() + b'"'
     compact = blob.count(key + b':"')

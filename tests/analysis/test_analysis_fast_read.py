@@ -7,6 +7,7 @@ into a different answer (numbers in text fields, a half-written line, blank line
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,20 @@ def test_a_clean_chunk_takes_the_fast_path(tmp_path: Path) -> None:
     blob = path.read_bytes()
     assert loading.fast_chunk(blob, 10, CALL_COLUMNS) is not None
     assert loading.fast_chunk(b"\n".join([blob, AWKWARD[1].encode()]), 11, CALL_COLUMNS) is None
+
+
+@pytest.mark.parametrize("value", ["5", "-0.5e1", "true", "false", '{"a": 1}', "[1]", "0"])
+def test_a_non_string_id_sends_the_chunk_the_slow_way(value: str) -> None:
+    """polars would read these as the text "5", "true", '{"a": 1}'…: never as an id."""
+    clean = (AWKWARD[0] + "\n") * 3
+    line = '{"t": 1, "request_id": %s, "traceparent": %s}\n'
+    assert loading.fast_chunk((clean + line % (value, "null")).encode(), 4, CALL_COLUMNS) is None
+    assert loading.fast_chunk((clean + line % ('"a"', value)).encode(), 4, CALL_COLUMNS) is None
+    # The same characters as a JSON string are an id, and take the fast path.
+    quoted = (clean + line % (json.dumps(value), "null")).encode()
+    frame = loading.fast_chunk(quoted, 4, CALL_COLUMNS)
+    assert frame is not None
+    assert frame["request_id"].to_numpy()[3] == loading.hash_ids(np.array([value], object))[0]
 
 
 def test_fault_sets_by_bitmask_match_the_set_per_request() -> None:
