@@ -42,24 +42,30 @@ def compute_impact(data: RunData, prepared: PreparedRun) -> list[ImpactLine]:
     t_end = calls["t_end"].to_numpy(dtype=np.float64)
     t_end = np.where(np.isnan(t_end), t, t_end)
 
-    toxics = np.full(len(calls), "", dtype=object)
+    # Only the calls of bad requests matter: pick them first (a hash lookup), then build their
+    # columns, rather than text columns for every call of the run.
+    bad_ids = req_ids[bad & (req_ids != 0)]
+    wanted = np.flatnonzero(
+        pd.Series(call_ids).isin(bad_ids).to_numpy(dtype=bool) & (call_ids != 0)
+    )
+    t, t_end = t[wanted], t_end[wanted]
+    toxics = np.full(wanted.size, "", dtype=object)
     for name, start, stop in toxic_windows(data.events):
         hit = (t <= stop) & (t_end >= start)
         toxics[hit] = np.where(toxics[hit] == "", name, toxics[hit] + "," + name)
 
     frame = pd.DataFrame(
         {
-            "rid": call_ids,
+            "rid": call_ids[wanted],
             "t": t,
-            "status": calls["status"].to_numpy(dtype=np.float64),
-            "fault": calls["fault"].astype(object).fillna("").to_numpy(),
+            "status": calls["status"].to_numpy(dtype=np.float64)[wanted],
+            "fault": calls["fault"].take(wanted).astype(object).fillna("").to_numpy(),
             "toxics": toxics,
-            "provider": calls["name"].astype(object).fillna("?").to_numpy(),
-            "repeated": prepared.call_repeated,
+            "provider": calls["name"].take(wanted).astype(object).fillna("?").to_numpy(),
+            "repeated": prepared.call_repeated[wanted],
         }
     )
-    wanted = np.isin(call_ids, req_ids[bad & (req_ids != 0)]) & (call_ids != 0)
-    frame = frame[wanted].sort_values("t", kind="stable")
+    frame = frame.sort_values("t", kind="stable")
     per = frame.groupby("rid", sort=False).agg(
         last_status=("status", "last"),
         provider=("provider", "last"),
