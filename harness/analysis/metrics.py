@@ -448,15 +448,11 @@ def _by_provider(prepared: PreparedRun, call_mask: BoolArray, metrics: PhaseMetr
         return
     provider = prepared.call_provider[call_mask]
     endpoint = prepared.call_endpoint[call_mask]
-    frame = pd.DataFrame(
-        {
-            "provider": provider,
-            "endpoint": endpoint,
-            "failed": prepared.call_failed[call_mask],
-            "tokens": prepared.call_tokens[call_mask],
-            "duration": prepared.call_duration_ms[call_mask],
-        }
-    )
+    failed = prepared.call_failed[call_mask]
+    tokens = prepared.call_tokens[call_mask]
+    duration = prepared.call_duration_ms[call_mask]
+    retry = prepared.call_retry[call_mask]
+    failover = prepared.call_failover[call_mask]
     names = prepared.call_provider_names
     endpoints = prepared.call_endpoint_names
 
@@ -464,34 +460,37 @@ def _by_provider(prepared: PreparedRun, call_mask: BoolArray, metrics: PhaseMetr
         return table[code] if code >= 0 else "unknown"
 
     known = prepared.req_attempts is not None
-    frame["retry"] = prepared.call_retry[call_mask]
-    frame["failover"] = prepared.call_failover[call_mask]
-    for code, group in frame.groupby("provider", sort=True):
-        latency = _call_latency(group)
-        metrics.by_provider[label(int(str(code)), names)] = ProviderFigures(
-            calls=len(group),
-            failed_calls=int(group["failed"].sum()),
-            tokens=int(group["tokens"].sum()),
-            retry_calls=int(group["retry"].sum()) if known else None,
-            failover_calls=int(group["failover"].sum()) if known else None,
+    # A run has a few providers and endpoints: one boolean mask per group, in sorted code order.
+    for code in np.unique(provider).tolist():
+        rows = provider == code
+        latency = _call_latency(duration[rows])
+        metrics.by_provider[label(int(code), names)] = ProviderFigures(
+            calls=int(rows.sum()),
+            failed_calls=int(failed[rows].sum()),
+            tokens=int(tokens[rows].sum()),
+            retry_calls=int(retry[rows].sum()) if known else None,
+            failover_calls=int(failover[rows].sum()) if known else None,
             latency_p50_ms=latency["p50"],
             latency_p95_ms=latency["p95"],
         )
-    for (p_code, e_code), group in frame.groupby(["provider", "endpoint"], sort=True):
-        key = f"{label(int(str(p_code)), names)} {label(int(str(e_code)), endpoints)}"
-        latency = _call_latency(group)
+    width = len(endpoints) + 1
+    pair = provider * width + (endpoint + 1)
+    for key_code in np.unique(pair).tolist():
+        rows = pair == key_code
+        p_code, e_code = divmod(int(key_code), width)
+        key = f"{label(p_code, names)} {label(e_code - 1, endpoints)}"
+        latency = _call_latency(duration[rows])
         metrics.by_endpoint[key] = ProviderFigures(
-            calls=len(group),
-            failed_calls=int(group["failed"].sum()),
-            tokens=int(group["tokens"].sum()),
+            calls=int(rows.sum()),
+            failed_calls=int(failed[rows].sum()),
+            tokens=int(tokens[rows].sum()),
             latency_p50_ms=latency["p50"],
             latency_p95_ms=latency["p95"],
         )
 
 
-def _call_latency(group: pd.DataFrame) -> dict[str, float | None]:
+def _call_latency(durations: FloatArray) -> dict[str, float | None]:
     """p50 and p95 of one provider's (or endpoint's) call durations: a slow provider shows."""
-    durations = group["duration"].to_numpy(dtype=np.float64)
     durations = durations[~np.isnan(durations)]
     if durations.size == 0:
         return {"p50": None, "p95": None}

@@ -1,7 +1,11 @@
 """Example lookups read only the blocks the loader saw the rows in, and give what a full scan
-gives; the per-request reductions of the resilience verdicts match their pandas definitions."""
+gives; the vectorised reductions (last call per request, figures per provider) match the pandas
+definitions they replaced."""
 
 from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,9 +14,12 @@ import polars as pl
 from harness.analysis import row_blocks
 from harness.analysis.fast_read import hash_strings
 from harness.analysis.loading import load_run
+from harness.analysis.metrics import _by_provider, prepare_run
+from harness.analysis.models import PhaseMetrics
+from harness.analysis.phases import build_timeline
 from harness.analysis.request_ids import resolve_request_ids
 from harness.analysis.resilience import _Calls, _last_call_rows
-from harness.analysis.synthetic import RunDirWriter
+from harness.analysis.synthetic import RunDirWriter, write_demo_run
 from harness.analysis.traces import build_traces
 
 
@@ -87,3 +94,54 @@ def test_last_call_per_request_matches_a_stable_sort_with_ties_and_missing_times
     expected = frame.sort_values("t", kind="stable").drop_duplicates("rid", keep="last")
     got = _last_call_rows(_calls(rid, t), mask)
     assert np.array_equal(np.sort(got), np.sort(expected["row"].to_numpy()))
+
+
+def test_figures_per_provider_and_endpoint_match_a_pandas_groupby(tmp_path: Path) -> None:
+    """metrics._by_provider (a mask per code) against the groupby it replaced, with calls of
+    no known provider or endpoint (code -1) among three providers and four endpoints."""
+    run = write_demo_run(tmp_path / "demo")
+    data = load_run(run)
+    timeline = build_timeline(data.events, warmup_s=None, data_start=None, data_end=None)
+    base = prepare_run(data, timeline, None)
+    rng = np.random.default_rng(5)
+    n = base.call_t.size
+    prepared = dataclasses.replace(
+        base,
+        call_provider=rng.integers(-1, 3, n),
+        call_provider_names=["a", "b", "c"],
+        call_endpoint=rng.integers(-1, 4, n),
+        call_endpoint_names=["/e0", "/e1", "/e2", "/e3"],
+    )
+    mask = rng.random(n) < 0.8
+    got = PhaseMetrics()
+    _by_provider(prepared, mask, got)
+
+    frame = pd.DataFrame(
+        {
+            "p": prepared.call_provider[mask],
+            "e": prepared.call_endpoint[mask],
+            "failed": prepared.call_failed[mask],
+            "tokens": prepared.call_tokens[mask],
+            "d": prepared.call_duration_ms[mask],
+        }
+    )
+
+    def name(code: int, table: list[str]) -> str:
+        return table[code] if code >= 0 else "unknown"
+
+    expected = [
+        (name(int(p), ["a", "b", "c"]), len(g), int(g["failed"].sum()), int(g["tokens"].sum()))
+        for p, g in frame.groupby("p", sort=True)
+    ]
+    assert [(k, f.calls, f.failed_calls, f.tokens) for k, f in got.by_provider.items()] == expected
+    pairs = frame.groupby(["p", "e"], sort=True)
+    expected_keys = [
+        f"{name(int(p), ['a', 'b', 'c'])} {name(int(e), ['/e0', '/e1', '/e2', '/e3'])}"
+        for (p, e), _ in pairs
+    ]
+    assert list(got.by_endpoint) == expected_keys
+    assert [f.calls for f in got.by_endpoint.values()] == [len(g) for _, g in pairs]
+    durations = [g["d"].dropna().to_numpy() for _, g in pairs]
+    assert [f.latency_p95_ms for f in got.by_endpoint.values()] == [
+        float(np.percentile(d, 95)) if d.size else None for d in durations
+    ]
