@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -28,3 +31,16 @@ def wait_until(
                 f"timed out after {timeout_s:g}s waiting for {what}; last: {last!r}"
             )
         time.sleep(interval_s)
+
+
+@contextmanager
+def serving_in_thread(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A stdlib HTTP server on a free 127.0.0.1 port, in a thread, for a ``with`` block; yields
+    its root URL (``http://127.0.0.1:PORT``) and shuts it down however the block ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -9,6 +9,7 @@ line protocol, logs and SIGTERM-then-SIGKILL stop as in ``brownout run``.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import itertools
 import json
@@ -82,14 +83,16 @@ class _Process:
             self._tmp.cleanup()
 
 
-class _Component:
+class _Component(abc.ABC):
     """What every component shares: ``with`` starts it and stops it, however the block ends."""
 
+    @abc.abstractmethod
     def start(self) -> Self:
-        raise NotImplementedError
+        """Start the process (a no-op when it runs already) and return the component."""
 
+    @abc.abstractmethod
     def stop(self) -> None:
-        raise NotImplementedError
+        """Stop the process and remove what it left; safe to call twice."""
 
     def __enter__(self) -> Self:
         return self.start()

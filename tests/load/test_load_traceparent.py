@@ -4,15 +4,15 @@ so a provider call joins its user request on either header (docs/metrics.md, Att
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from load_support import RunLocust
 
 from harness.load import LoadConfig, RequestSpec, read_records
+from tests.conftest import serving_in_thread
 
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
 
@@ -35,14 +35,8 @@ def header_recorder() -> Iterator[tuple[str, list[dict[str, str]]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_in_thread(Handler) as url:
+        yield f"{url}", seen
 
 
 def test_every_request_carries_a_traceparent_paired_with_its_request_id(

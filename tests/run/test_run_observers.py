@@ -6,14 +6,14 @@ import json
 import math
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from harness.run.events import EventLog
 from harness.run.observers import MetricScraper, parse_prometheus_text
-from tests.conftest import wait_until
+from tests.conftest import serving_in_thread, wait_until
 
 TEXT = """\
 # HELP sut_queue_depth Jobs waiting.
@@ -60,14 +60,8 @@ def metrics_server() -> Iterator[tuple[str, list[int]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/metrics", hits
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_in_thread(Handler) as url:
+        yield f"{url}/metrics", hits
 
 
 def test_scraper_writes_samples_and_survives_a_failed_scrape(
@@ -113,23 +107,20 @@ def test_scraper_keeps_scraping_after_stop_until_the_queue_drains(tmp_path: Path
             pass
 
     drain_from = [0]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
     events = EventLog(tmp_path / "events.jsonl")
     out = tmp_path / "sut_metrics.jsonl"
-    scraper = MetricScraper(url, out, events, interval_s=0.05, drain_interval_s=0.02)
-    try:
-        scraper.start()
-        wait_until(lambda: scraper.scrapes >= 2, 10, what="two scrapes")
-        drain_from[0] = len(hits)
-        draining.set()
-        scraper.stop()
-    finally:
-        server.shutdown()
-        server.server_close()
-        events.close()
+    with serving_in_thread(Handler) as root:
+        scraper = MetricScraper(
+            f"{root}/metrics", out, events, interval_s=0.05, drain_interval_s=0.02
+        )
+        try:
+            scraper.start()
+            wait_until(lambda: scraper.scrapes >= 2, 10, what="two scrapes")
+            drain_from[0] = len(hits)
+            draining.set()
+            scraper.stop()
+        finally:
+            events.close()
     values = [json.loads(line)["value"] for line in out.read_text().splitlines()]
     assert values[-1] == 0.0  # scraping went on until the queue read empty
     assert 3.0 in values and 1.0 in values  # and saw it drain
