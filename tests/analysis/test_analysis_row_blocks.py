@@ -18,7 +18,7 @@ from harness.analysis.metrics import _by_provider, prepare_run
 from harness.analysis.models import PhaseMetrics
 from harness.analysis.phases import build_timeline
 from harness.analysis.request_ids import resolve_request_ids
-from harness.analysis.resilience import _Calls, _last_call_rows
+from harness.analysis.resilience_calls import ChainCalls, last_call_rows
 from harness.analysis.synthetic import RunDirWriter, write_demo_run
 from harness.analysis.traces import build_traces
 
@@ -70,11 +70,11 @@ def test_lookups_after_load_read_few_blocks_and_match_a_full_scan(
     assert resolve_request_ids(run_dir, hashes) == scanned_names
 
 
-def _calls(rid: np.ndarray, t: np.ndarray) -> _Calls:
+def _calls(rid: np.ndarray, t: np.ndarray) -> ChainCalls:
     n = rid.size
     zeros, false = np.zeros(n), np.zeros(n, dtype=bool)
     ints = np.zeros(n, dtype=np.int64)
-    return _Calls(
+    return ChainCalls(
         rid=rid.astype(np.uint64), t=t, t_end=t, status=zeros, ok=false, cut=false,
         stream=false, retry_after=zeros, prev_asked=zeros, self_timed=false, retry_count=zeros,
         phase=ints, provider_cut=false, paused=false, retry=false, retry_no=ints, gap=zeros,
@@ -92,7 +92,7 @@ def test_last_call_per_request_matches_a_stable_sort_with_ties_and_missing_times
     rows = np.flatnonzero(mask)
     frame = pd.DataFrame({"rid": rid[rows], "t": t[rows], "row": rows})
     expected = frame.sort_values("t", kind="stable").drop_duplicates("rid", keep="last")
-    got = _last_call_rows(_calls(rid, t), mask)
+    got = last_call_rows(_calls(rid, t), mask)
     assert np.array_equal(np.sort(got), np.sort(expected["row"].to_numpy()))
 
 
