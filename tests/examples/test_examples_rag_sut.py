@@ -234,14 +234,33 @@ def test_resilient_drops_jobs_whose_deadline_passed_in_the_queue(
     sut = start_sut(
         fake_provider.url, "resilient", "--workers", "1", "--timeout-s", "4", "--deadline-s", "2"
     )
+    # A queued job is dropped only if it arrived less than 0.5 s after the first one, so the
+    # queued requests go out on connections opened beforehand, released together: no client
+    # set-up (an SSL context each) between the first job reaching the provider and them.
+    clients = [httpx.Client(base_url=sut.url, timeout=30) for _ in range(3)]
+    for client in clients:
+        assert client.get("/healthz").status_code == 200
     first: list[httpx.Response] = []
     thread = threading.Thread(
         target=lambda: first.append(httpx.post(f"{sut.url}/ask", json=QUESTION, timeout=30))
     )
     thread.start()
-    wait_until(fake_provider.snapshot, 10, "the first job to reach the provider")
-    queued = ask_concurrently(sut.url, 3)
+    wait_until(fake_provider.snapshot, 10, "the first job to reach the provider", interval=0.005)
+    queued: list[httpx.Response] = []
+    go = threading.Barrier(len(clients))
+
+    def ask(i: int) -> None:
+        go.wait()
+        queued.append(clients[i].post("/ask", json=QUESTION, headers={"X-Request-Id": f"c{i}"}))
+
+    askers = [threading.Thread(target=ask, args=(i,)) for i in range(len(clients))]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(timeout=60)
     thread.join(timeout=30)
+    for client in clients:
+        client.close()
 
     assert first[0].status_code == 504
     assert (first[0].json()["error"], first[0].json()["attempts"]) == ("deadline", 1)
