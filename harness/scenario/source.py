@@ -33,6 +33,7 @@ __all__ = [
     "Position",
     "SourceLimitError",
     "SourceProblem",
+    "dotted",
     "parse_yaml",
     "read_source",
 ]
@@ -305,3 +306,8 @@ class _Builder:
                 continue
             merged.update(self.mapping(source, path, depth + 1))
         return merged
+
+
+def dotted(path: Path_) -> str:
+    """A key path as authors read it: ``faults.0.params``; the top level has no path."""
+    return ".".join(str(part) for part in path) or "(top level)"
