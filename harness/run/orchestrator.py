@@ -27,8 +27,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import Any
 from urllib.parse import urlsplit
 
 from harness.bodies import PROVIDER_BODIES_FILE, provider_body_args, scenario_secret_env
@@ -43,7 +41,8 @@ from harness.run.otlp import OTLPReceiver
 from harness.run.provider_control import ProviderControl
 from harness.run.provider_health import ProviderHealthMonitor
 from harness.run.rundir import RunDirectory, host_load_avg
-from harness.run.supervisor import STOP_SIGNALS, Supervisor, signals_held, wait_http_ok
+from harness.run.stop_signals import RunAborted, StopSignals
+from harness.run.supervisor import Supervisor, signals_held, wait_http_ok
 from harness.run.timeline import (
     FaultLayer,
     FaultTimeline,
@@ -101,61 +100,11 @@ class RunResult:
     error: BrownoutError | None = None
 
 
-class _Aborted(Exception):
-    """A stop signal (or the hard time limit) arrived; unwinds the run like Ctrl-C does."""
-
-
-class _StopSignals:
-    """SIGINT/SIGTERM/SIGHUP while a run is live: the first raises ``_Aborted`` in the main
-    thread, every later one only sets ``hurry``. Handlers stay installed through the clean-up,
-    which is what the second signal must not interrupt."""
-
-    def __init__(self, hurry: threading.Event) -> None:
-        self.hurry = hurry
-        self.received: list[str] = []
-        self._armed = False
-        self._previous: dict[int, Any] = {}
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in STOP_SIGNALS:
-            current = signal.getsignal(sig)
-            if sig == signal.SIGINT and current == signal.SIG_IGN:
-                continue  # a background job of a shell script: Ctrl-C is not ours; SIGTERM is
-            self._previous[sig] = current
-            signal.signal(sig, self._handle)
-
-    def arm(self) -> None:
-        """From here a signal raises ``_Aborted``; one that came while setting up (recorded,
-        nothing half-made) raises now."""
-        if self.received:
-            raise _Aborted(self.received[0])
-        self._armed = True
-
-    def disarm(self) -> None:
-        """From here on no signal raises: the clean-up runs to its end."""
-        self._armed = False
-
-    def restore(self) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        self._previous.clear()
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.received.append(signal.Signals(signum).name)
-        if self._armed:
-            self._armed = False
-            raise _Aborted(signal.Signals(signum).name)
-        if len(self.received) > 1:
-            self.hurry.set()
-
-
 def run_scenario(path: str | Path, options: RunOptions) -> RunResult:
     """Run the scenario at ``path``; an invalid scenario raises ScenarioError before any start."""
     # Stop signals are taken over first: until the run is armed they are only recorded, so
     # none can land between creating something and recording it.
-    stops = _StopSignals(threading.Event())
+    stops = StopSignals(threading.Event())
     stops.install()
     try:
         return _run_scenario(Path(path), options, stops)
@@ -163,7 +112,7 @@ def run_scenario(path: str | Path, options: RunOptions) -> RunResult:
         stops.restore()
 
 
-def _run_scenario(source: Path, options: RunOptions, stops: _StopSignals) -> RunResult:
+def _run_scenario(source: Path, options: RunOptions, stops: StopSignals) -> RunResult:
     scenario = load_scenario(source, time_scale=options.time_scale)
     # The run directory's scenario.yaml must still find the load's files (analysis reloads it).
     scenario = scenario.model_copy(update={"load": scenario.load.with_files_from(source.parent)})
@@ -195,7 +144,7 @@ def _run_scenario(source: Path, options: RunOptions, stops: _StopSignals) -> Run
         limit.start()
         stops.arm()
         run.execute()
-    except _Aborted as exc:
+    except RunAborted as exc:
         stops.disarm()
         status = "aborted"
         result.aborted = True
