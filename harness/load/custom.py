@@ -18,7 +18,6 @@ The contract, on Locust's public extension points only:
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -26,8 +25,9 @@ from locust import events
 from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
 
+from harness.load.ids import new_request_id, traceparent
 from harness.load.records import RequestRecord, error_class_for_status
-from harness.load.sending import traceparent, transport_error_class
+from harness.load.sending import transport_error_class
 
 __all__ = ["install"]
 
@@ -41,7 +41,7 @@ def _with_ids(original: Callable[..., Any]) -> Callable[..., Any]:
     def request(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         headers = dict(kwargs.get("headers") or {})
         given = next((v for k, v in headers.items() if k.lower() == "x-request-id"), None)
-        request_id = str(given) if given else uuid.uuid4().hex
+        request_id = str(given) if given else new_request_id()
         if given is None:
             headers["X-Request-Id"] = request_id
         if not any(k.lower() == "traceparent" for k in headers):
@@ -68,7 +68,7 @@ def install(write: Callable[[RequestRecord], None]) -> None:
         start_time: float | None = None,
         **_kwargs: Any,
     ) -> None:
-        request_id = (context or {}).get(ID_KEY) or uuid.uuid4().hex
+        request_id = (context or {}).get(ID_KEY) or new_request_id()
         status = int(getattr(response, "status_code", 0) or 0)
         error: str | None = None
         if status == 0:

@@ -22,6 +22,7 @@ downloads from the master) or, when this file is run directly, from ``BROWNOUT_L
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -51,7 +52,12 @@ from harness.load.config import (
     shard_path,
 )
 from harness.load.health import LoadHealthSample
-from harness.load.records import DroppedArrival, RequestLogWriter, RequestRecord
+from harness.load.records import (
+    FLUSH_INTERVAL_S,
+    DroppedArrival,
+    RequestLogWriter,
+    RequestRecord,
+)
 from harness.load.relay import Receiver, Shipper, is_remote_worker
 from harness.load.schedule import arrival_offsets, share
 from harness.load.sending import Rows, Sender
@@ -98,6 +104,8 @@ _origin = gevent.event.AsyncResult()
 _user_numbers = itertools.count()
 _request_numbers = itertools.count()
 _health_greenlet: gevent.Greenlet | None = None
+#: Lines a record file holds in memory before writing them (the flush timer writes sooner).
+_BATCH_LINES = 256
 
 
 class _Output:
@@ -113,6 +121,33 @@ class _Output:
         self.shipper: Shipper | None = None
         #: The master's end of that link.
         self.receiver: Receiver | None = None
+        self._flusher: gevent.Greenlet | None = None
+        self._batch_lines = _BATCH_LINES
+        atexit.register(self.flush)
+
+    def _writer(self, path: Path) -> RequestLogWriter:
+        if self._flusher is None:
+            self._flusher = gevent.spawn(self._flush_every, FLUSH_INTERVAL_S)
+        return RequestLogWriter(path, batch_lines=self._batch_lines)
+
+    def _flush_every(self, interval_s: float) -> None:
+        while True:
+            gevent.sleep(interval_s)
+            self.flush()
+
+    def flush(self) -> None:
+        """Write out every record line held in memory."""
+        for writer in (self._requests, self._dropped):
+            if writer is not None:
+                writer.flush()
+
+    def stopping_test(self) -> None:
+        """The test is ending: write what is held, and each line as it comes from now on
+        (requests in flight finish during shutdown, and the process may then exit at once)."""
+        for writer in (self._requests, self._dropped):
+            if writer is not None:
+                writer.unbuffered()
+        self._batch_lines = 1
 
     def stopping(self) -> bool:
         """The master asked this remote worker for its last records: send nothing new."""
@@ -134,7 +169,7 @@ class _Output:
             self.shipper.add("requests", record.to_json())
             return
         if self._requests is None:
-            self._requests = RequestLogWriter(shard_path(Path(CONFIG.requests_file), self._shard()))
+            self._requests = self._writer(shard_path(Path(CONFIG.requests_file), self._shard()))
         self._requests.write(record)
 
     def body(self, request_id: str, t: float, sent: Any, status: int, received: bytes) -> None:
@@ -151,7 +186,7 @@ class _Output:
         if self._dropped is None:
             default = Path(CONFIG.requests_file).with_name("dropped.jsonl")
             base = Path(CONFIG.dropped_file) if CONFIG.dropped_file else default
-            self._dropped = RequestLogWriter(shard_path(base, self._shard()))
+            self._dropped = self._writer(shard_path(base, self._shard()))
         self._dropped.write(record)
 
 
@@ -240,18 +275,20 @@ def _end_shaped_test() -> None:
 
 
 def _test_stopping(**_kwargs: Any) -> None:
+    OUTPUT.stopping_test()
     # Workers leaving from now on are the end of the test, not a lost share of the load.
     if OUTPUT.receiver is not None:
         OUTPUT.receiver.closing = True
 
 
 def _stop(**_kwargs: Any) -> None:
+    OUTPUT.stopping_test()
     if OUTPUT.receiver is not None:
         # Before Locust tells the workers to quit: remote workers' last records, bounded.
         OUTPUT.receiver.drain(CONFIG.stop_timeout_s + 3.0)
     # The request logs stay open: on SIGTERM Locust fires `quitting` while users may still be
-    # finishing requests (--stop-timeout), and those must be recorded too. Every line is
-    # already flushed, so process exit loses nothing.
+    # finishing requests (--stop-timeout), and those must be recorded too. From here every
+    # line is written as it comes, so process exit loses nothing.
     if _health_greenlet is not None:
         _health_greenlet.kill(block=False)
 

@@ -8,7 +8,7 @@ ZeroMQ socket blocks the sender when the master falls behind, which is the back-
 and the master appends each batch to ``requests.w<index>.jsonl`` in the run directory, the
 file a local worker with that index would have written. Local workers keep writing their
 files directly: no extra hop through the master's single event loop at high rates, and a
-killed local worker's rows up to its death are already on disk.
+killed local worker's rows up to its last flush (records.FLUSH_INTERVAL_S) are on disk.
 
 The master also keeps ``load_workers.jsonl`` (who joined, who was lost) for the orchestrator,
 which cannot see a remote worker's process: a remote worker that misses Locust's heartbeats

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import random
-import secrets
 import socket
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +21,13 @@ import gevent
 from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, FastHttpSession
 
 from harness.load.config import LoadConfig, RequestSpec
+from harness.load.ids import new_request_id, traceparent
 from harness.load.records import RequestRecord, error_class_for_status
 from harness.load.validators import JsonFieldValidator, check_body
 from harness.redact import resolve_references
 from harness.scenario.dataset import fill
 
-__all__ = ["Rows", "Sender", "traceparent", "transport_error_class"]
+__all__ = ["Rows", "Sender", "transport_error_class"]
 
 _ERROR_TEXT_LIMIT = 300
 _READ_SIZE = 64 * 1024
@@ -65,6 +64,8 @@ class Sender:
         self.bodies = bodies  # record_bodies: (request id, t_start, sent, status, received)
         self.templates = config.templates
         self.weights = [t.weight for t in self.templates]
+        # Each template's validators (the load's, then its own), put together once.
+        self._validators = {id(t): (*config.validators, *t.validators) for t in self.templates}
         self.sent = 0
         #: Requests sent and not yet recorded (a remote worker waits for them at the end).
         self.in_flight = 0
@@ -97,7 +98,7 @@ class Sender:
         body_out = rng.choice(spec.bodies) if spec.bodies else spec.json
         # Secret values come from the environment (harness.redact), never from the file.
         path, headers = spec.path, resolve_references(spec.headers)
-        validators = (*self.config.validators, *spec.validators)
+        validators = self._validators[id(spec)]
         if row is not None:
             body_out, path = fill(body_out, row), fill(path, row)
             headers = fill(headers, row)
@@ -107,7 +108,7 @@ class Sender:
                 else v
                 for v in validators
             )
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         headers["X-Request-Id"] = request_id
         headers["traceparent"] = traceparent(request_id)
         if not any(k.lower() == "accept-encoding" for k in headers):
@@ -184,13 +185,6 @@ class Sender:
         if self.bodies is not None:
             self.bodies(request_id, t_start, body_out, status, body)
         self.sent += 1
-
-
-def traceparent(request_id: str) -> str:
-    """A W3C ``traceparent`` whose trace id is the request id itself (32 lowercase hex digits,
-    never all zero: a uuid4 has version bits set), so a provider call joins its request on
-    either header; the parent span id is fresh per request, and the trace is sampled."""
-    return f"00-{request_id}-{secrets.token_hex(8)}-01"
 
 
 def _read_body(

@@ -264,6 +264,51 @@ def test_sigterm_mid_run_records_the_requests_in_flight(
     assert len(rows) == len(fake_provider.snapshot())  # nothing sent went unrecorded
 
 
+def test_records_reach_the_file_during_the_run_as_whole_lines_and_survive_sigkill(
+    fake_provider: FakeProvider, tmp_path: Path
+) -> None:
+    # Records are written in batches: a live reader (the progress display) must still see them
+    # within a flush interval, long before a batch fills, and a Locust process killed outright
+    # leaves only whole lines.
+    fake_provider.responder = always(Reply())
+    sut = start_ready_process(sut_command(fake_provider.url, "naive"), tmp_path / "sut.stderr")
+    try:
+        requests_file = tmp_path / "requests.jsonl"
+        # One user waiting 50 ms between requests: a batch of 256 lines takes over 12 s.
+        config = config_for(sut.url, requests_file, users=1, run_time_s=60, validators=())
+        config_path = tmp_path / "load.json"
+        config.write(config_path)
+        locust = subprocess.Popen(
+            build_locust_command(config_path, config),
+            env=build_locust_env(config_path),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_until(
+                lambda: requests_file.exists() and requests_file.read_bytes().count(b"\n") >= 3,
+                60,
+                "three recorded requests",
+            )
+            sent_by_then = len(fake_provider.snapshot())
+            wait_until(lambda: len(fake_provider.snapshot()) >= sent_by_then + 5, 60, "more")
+            locust.kill()
+            locust.wait(30)
+        finally:
+            if locust.poll() is None:
+                locust.kill()
+                locust.wait(30)
+    finally:
+        sut.stop()
+
+    assert sent_by_then < 256  # written by the flush timer, not because a batch was full
+    data = requests_file.read_bytes()
+    assert data.endswith(b"\n")  # whole lines only, even after SIGKILL
+    rows = list(read_records(requests_file))
+    assert len(rows) == data.count(b"\n") >= 3
+    assert all(row.ok for row in rows)
+
+
 STREAM_ROTATION = Rotation("ok", "cut", "stalled")
 
 
