@@ -94,8 +94,16 @@ async def post_all(
     return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
-def both_workers_served(mock: WorkerMock) -> None:
-    workers = mock.control("GET", "/stats")["workers"]
+def both_workers_served(mock: WorkerMock, calls: int) -> None:
+    """Both workers answered some of the ``calls``. The worker that answers /stats counts its own
+    calls fresh and the other's as last published (every 0.1 s, later on a busy machine), so
+    this waits until the published counts add up to every call made."""
+
+    def settled() -> list[dict[str, int]] | None:
+        workers: list[dict[str, int]] = mock.control("GET", "/stats")["workers"]
+        return workers if sum(w["calls"] for w in workers) == calls else None
+
+    workers = wait_until(settled, 10, f"the workers' published counts to add up to {calls}")
     assert len(workers) == 2 and all(w["calls"] > 0 for w in workers), workers
 
 
@@ -107,7 +115,7 @@ def test_first_and_every_count_calls_across_workers_and_one_journal(start: Any) 
     )
     codes = asyncio.run(post_all(mock.url, 30))
     assert codes.count(500) == 3 and codes.count(200) == 27
-    both_workers_served(mock)
+    both_workers_served(mock, 30)
     assert mock.control("GET", "/stats")["by_status"] == {"500": 3, "200": 27}
     lines = mock.journal.read_bytes().splitlines()
     assert len(lines) == 30  # every line whole: one O_APPEND write per line, two writers
@@ -137,7 +145,7 @@ def test_the_official_sdk_sees_one_rpm_bucket(start: Any) -> None:
     codes = asyncio.run(run())
     # 5 a minute, refilled at one per 12 s: within this test, exactly 5 are admitted.
     assert codes.count(200) == 5 and codes.count(429) == 11
-    both_workers_served(mock)
+    both_workers_served(mock, 16)
 
 
 def test_max_concurrency_and_one_queue_hold_across_workers(start: Any) -> None:
@@ -156,7 +164,7 @@ def test_max_concurrency_and_one_queue_hold_across_workers(start: Any) -> None:
 
     ids: list[str] = []
     assert asyncio.run(run()) == [200] * 8
-    both_workers_served(mock)
+    both_workers_served(mock, 8)
     # Same calls in both workers, no fault: forked id counters would repeat each other's ids.
     assert len(set(ids)) == len(ids) == 16, ids
     calls = read_journal(mock.journal)
