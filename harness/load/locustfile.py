@@ -336,7 +336,7 @@ if CONFIG.model == "closed":
             super().on_start()
             # One random stream per user, numbered in spawn order (and by worker), so a seeded
             # run draws the same requests in the same order for each user.
-            index, workers = OUTPUT.identity()
+            index, workers = self.identity = OUTPUT.identity()
             self.number = next(_user_numbers) * workers + index
             seed = None if CONFIG.seed is None else f"{CONFIG.seed}/{self.number}"
             self.rng = random.Random(seed)
@@ -347,7 +347,7 @@ if CONFIG.model == "closed":
                 raise StopUser
             # Dataset rows in order across the whole load: this process takes every
             # workers-th request number, starting at its index.
-            index, workers = OUTPUT.identity()
+            index, workers = self.identity
             SENDER.send(self.client, self.rng, next(_request_numbers) * workers + index)
 
     if CONFIG.stages:

@@ -23,7 +23,7 @@ from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, FastHttpSession
 from harness.load.config import LoadConfig, RequestSpec
 from harness.load.ids import new_request_id, traceparent
 from harness.load.records import RequestRecord, error_class_for_status
-from harness.load.validators import JsonFieldValidator, check_body
+from harness.load.validators import ContainsValidator, JsonFieldValidator, check_body
 from harness.redact import resolve_references
 from harness.scenario.dataset import fill
 
@@ -48,6 +48,25 @@ class Rows:
         return self.rows[number % len(self.rows)]
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What a template's requests share, worked out once rather than per request."""
+
+    #: The template's headers, secret references resolved (the environment is the process's).
+    headers: dict[str, str]
+    #: The load's validators, then the template's own.
+    validators: tuple[JsonFieldValidator | ContainsValidator, ...]
+    sets_accept_encoding: bool
+
+    @classmethod
+    def of(cls, spec: RequestSpec, config: LoadConfig) -> _Prepared:
+        return cls(
+            headers=resolve_references(spec.headers),
+            validators=(*config.validators, *spec.validators),
+            sets_accept_encoding=any(k.lower() == "accept-encoding" for k in spec.headers),
+        )
+
+
 class Sender:
     """Builds each request from the config (template, body, dataset row) and records it."""
 
@@ -64,8 +83,7 @@ class Sender:
         self.bodies = bodies  # record_bodies: (request id, t_start, sent, status, received)
         self.templates = config.templates
         self.weights = [t.weight for t in self.templates]
-        # Each template's validators (the load's, then its own), put together once.
-        self._validators = {id(t): (*config.validators, *t.validators) for t in self.templates}
+        self._prepared = {id(t): _Prepared.of(t, config) for t in self.templates}
         self.sent = 0
         #: Requests sent and not yet recorded (a remote worker waits for them at the end).
         self.in_flight = 0
@@ -97,8 +115,8 @@ class Sender:
         row = self.rows.pick(number, rng)
         body_out = rng.choice(spec.bodies) if spec.bodies else spec.json
         # Secret values come from the environment (harness.redact), never from the file.
-        path, headers = spec.path, resolve_references(spec.headers)
-        validators = self._validators[id(spec)]
+        prepared = self._prepared[id(spec)]
+        path, headers, validators = spec.path, dict(prepared.headers), prepared.validators
         if row is not None:
             body_out, path = fill(body_out, row), fill(path, row)
             headers = fill(headers, row)
@@ -111,7 +129,11 @@ class Sender:
         request_id = new_request_id()
         headers["X-Request-Id"] = request_id
         headers["traceparent"] = traceparent(request_id)
-        if not any(k.lower() == "accept-encoding" for k in headers):
+        if not (
+            prepared.sets_accept_encoding
+            if row is None
+            else any(k.lower() == "accept-encoding" for k in headers)
+        ):
             # The body is read raw (below), so ask for it uncompressed.
             headers["Accept-Encoding"] = "identity"
         now = time.time()
@@ -192,16 +214,29 @@ def _read_body(
 ) -> tuple[bytes, float | None, float | None, BaseException | None]:
     """The body, the time to its first byte, the mean gap between later chunks, any error.
 
-    The first byte is read on its own, so the time to it is when the server sent something.
-    A streamed answer is then read one network arrival at a time (what has arrived is drained
-    before waiting again), so the gaps between arrivals are the stream's inter-token latency;
-    otherwise the rest is read to the end. A body that breaks off (reset, truncated chunking,
-    read timeout) returns what arrived and the error, so the record says what happened.
+    An answer not configured as streamed is read to its end in one call (neither time is
+    recorded for it). For a streamed one the first byte is read on its own, so the time to it
+    is when the server sent something; the rest is then read one network arrival at a time
+    (what has arrived is drained before waiting again), so the gaps between arrivals are the
+    stream's inter-token latency. A body that breaks off (reset, truncated chunking, read
+    timeout) returns what arrived and the error, so the record says what happened.
     """
+    stream = response.stream
+    if not streamed:
+        try:
+            return stream.read(), None, None, None
+        except FAILURE_EXCEPTIONS as exc:
+            # The failed read dropped the connection but kept what it had parsed.
+            partial = b""
+            with contextlib.suppress(Exception):
+                partial = stream.read()
+            return partial, None, None, exc
+        finally:
+            with contextlib.suppress(Exception):
+                response.release()
     chunks: list[bytes] = []
     ttft_ms: float | None = None
     arrivals: list[float] = []
-    stream = response.stream
     try:
         first = stream.read(1)
         if first:
@@ -236,12 +271,10 @@ def _read_body(
         # `bytes` tells how far the body got.
         with contextlib.suppress(Exception):
             chunks.append(stream.read())
-        return b"".join(chunks), ttft_ms if streamed else None, None, exc
+        return b"".join(chunks), ttft_ms, None, exc
     finally:
         with contextlib.suppress(Exception):
             response.release()
-    if not streamed:
-        return b"".join(chunks), None, None, None
     itl_ms = None
     if len(arrivals) >= 2:
         itl_ms = (arrivals[-1] - arrivals[0]) / (len(arrivals) - 1) * 1000.0

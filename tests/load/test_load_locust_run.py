@@ -366,6 +366,40 @@ def test_streamed_bodies_record_time_to_first_byte_and_cuts(
     assert set(seen) == {"ok", "cut", "stalled"}, seen
 
 
+def test_bodies_not_streamed_are_read_whole_and_cuts_still_seen(
+    run_locust: RunLocust, fake_provider: FakeProvider, tmp_path: Path
+) -> None:
+    # The same answers, the request not configured as streamed: the body is read in one call,
+    # and a body that breaks off is still a connection error with the bytes that arrived, a
+    # stalled one a timeout, never a partial body taken as complete.
+    fake_provider.responder = streamed
+    requests_file = tmp_path / "requests.jsonl"
+    request = RequestSpec(path="/v1/chat/completions", json={"stream": True}, timeout_s=0.6)
+    host = fake_provider.url.removesuffix("/v1")
+    config = config_for(
+        host, requests_file, request=request, validators=(ContainsValidator(text="[DONE]"),)
+    )
+    result = run_locust(config)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    seen: Counter[str] = Counter()
+    for row in read_records(requests_file):
+        kind = STREAM_ROTATION.plan[row.request_id]
+        seen[kind] += 1
+        assert row.status == 200 and row.ttft_ms is None and row.itl_ms is None
+        if kind == "cut":
+            assert (row.ok, row.error_class, row.valid) == (False, "connection", None)
+            assert row.error is not None and row.error.startswith("body cut after 25 bytes")
+            assert row.bytes == 25
+        elif kind == "stalled":
+            assert (row.ok, row.error_class, row.valid) == (False, "timeout", None)
+        else:
+            assert (row.ok, row.error_class, row.valid) == (True, None, True)
+            assert row.bytes > 25
+    assert set(seen) == {"ok", "cut", "stalled"}, seen
+
+
 def test_time_to_first_byte_through_the_streaming_sut(
     run_locust: RunLocust, fake_provider: FakeProvider, tmp_path: Path
 ) -> None:
