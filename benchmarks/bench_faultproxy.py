@@ -3,8 +3,8 @@
 Both servers run at once, each pinned to CPU 0 (``taskset``); the load generator (``wrk``, or
 a Python asyncio generator when wrk is missing) and the upstream (nginx, or a small uvloop
 responder) run on CPU 1. Every measurement is interleaved: each round goes through every
-shape, toxic and target in turn, so a slow spell of the shared machine hits both servers
-alike; the median over the rounds is reported.
+shape, toxic and target in turn (the targets in reverse order every other round), so a slow
+spell of the shared machine hits both servers alike; the median over the rounds is reported.
 
 * targets — ``embedded`` (``python -m harness.faultproxy``), ``toxiproxy`` (the real
   ``toxiproxy-server`` given by ``--toxiproxy`` or ``$TOXIPROXY_SERVER``), and ``direct`` (the
@@ -14,7 +14,8 @@ alike; the median over the rounds is reported.
 * shapes — keep-alive with 8 and 64 connections, and one connection per request;
 * accuracy — a 100 ms downstream ``latency`` toxic (jitter 0): request/response round trips
   on one keep-alive connection and on a new connection each, timed by the kernel's receive
-  stamps; "error" is the round trip minus 100 ms.
+  stamps, each server's round trip paired with the other's; "error" is the round trip minus
+  100 ms.
 
     python benchmarks/bench_faultproxy.py --toxiproxy PATH [--duration 5] [--rounds 3]
                                           [--json results.json]
@@ -40,9 +41,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from faultproxy_bench_support import (
+    RoundTripTimer,
     ServerClock,
     child,
     free_port,
+    one_round_trip,
     percentile,
     pinned,
     response_length,
@@ -189,9 +192,12 @@ def throughput(
     for _shape, connections, close in SHAPES:
         for _target, _toxic, port in points:
             load(port, connections, close, 1, LOAD_CPU)  # warm-up
-    for _ in range(rounds):
+    for round_index in range(rounds):
+        # Every other round runs the targets in the reverse order, so neither server is
+        # always measured first (or right after the direct run) within a shape.
+        ordered = points if round_index % 2 == 0 else points[::-1]
         for shape, connections, close in SHAPES:
-            for target, toxic, port in points:
+            for target, toxic, port in ordered:
                 clock = clocks.get(target)
                 rps, avg, p99, errors, cpu_us, share = _measure(
                     load, clock, port, connections, close, duration
@@ -205,6 +211,12 @@ ACCURACY_SHAPES = [("keep-alive x1", False), ("new connection each", True)]
 
 
 def accuracy(servers: list[Server], upstream_port: int, rounds: int, count: int) -> list[Accuracy]:
+    """The 100 ms toxic's error, each server's round trips paired with the other's.
+
+    Round trip *i* goes to every server in turn (the order alternating with *i*), so a slow
+    spell of the shared machine, which is what decides a p99 here, falls on both servers
+    alike instead of on whichever server's block of round trips it happened to hit.
+    """
     size = response_length(upstream_port)
     toxic = f"latency {LATENCY_MS} ms"
     errors: dict[tuple[str, str], list[float]] = {}
@@ -212,13 +224,23 @@ def accuracy(servers: list[Server], upstream_port: int, rounds: int, count: int)
         round_trips(server.ports[toxic], 3, size, 0.0)  # warm-up
     for _ in range(rounds):
         for shape, new_connections in ACCURACY_SHAPES:
-            for server in servers:
-                times = round_trips(
-                    server.ports[toxic], count, size, 0.0, new_connections=new_connections
-                )
-                errors.setdefault((server.name, shape), []).extend(
-                    t * 1000 - LATENCY_MS for t in times
-                )
+            with ExitStack() as stack:
+                timers = {
+                    server.name: stack.enter_context(RoundTripTimer(server.ports[toxic], size))
+                    for server in servers
+                    if not new_connections
+                }
+                for index in range(count):
+                    order = servers if index % 2 == 0 else servers[::-1]
+                    for server in order:
+                        seconds = (
+                            one_round_trip(server.ports[toxic], size)
+                            if new_connections
+                            else timers[server.name].once()
+                        )
+                        errors.setdefault((server.name, shape), []).append(
+                            seconds * 1000 - LATENCY_MS
+                        )
     return [
         Accuracy(
             target,

@@ -312,48 +312,73 @@ _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _KERNEL_STAMPS = sys.platform == "linux"
 
 
-def round_trips(
-    port: int, count: int, size: int, pause: float, *, new_connections: bool = False
-) -> list[float]:
-    """``count`` sequential request/response times (seconds): on one keep-alive connection, or
-    each on a new connection (timed from the request, once connected).
+class RoundTripTimer:
+    """Sequential request/response round trips on one keep-alive connection, timed one by one.
 
     On Linux a response's arrival is the kernel's receive timestamp of its last segment, so
     the time this client thread takes to wake up (or to get the GIL) is not counted: what is
     measured is when the proxy wrote the response.
     """
+
+    def __init__(self, port: int, size: int) -> None:
+        self.size = size
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if _KERNEL_STAMPS:
+            self.sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+
+    def __enter__(self) -> RoundTripTimer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def once(self) -> float:
+        """One round trip (seconds), from just before the request to the response's end."""
+        sock = self.sock
+        start_ns = time.time_ns()
+        sock.sendall(REQUEST)
+        got = 0
+        arrived_ns = 0
+        while got < self.size:
+            if _KERNEL_STAMPS:
+                chunk, ancillary, _flags, _addr = sock.recvmsg(65536, 64)
+                for level, kind, data in ancillary:
+                    if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                        seconds, nanos = struct.unpack("qq", data[:16])
+                        arrived_ns = seconds * 1_000_000_000 + nanos
+            else:
+                chunk = sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("connection closed mid-response")
+            got += len(chunk)
+        return ((arrived_ns or time.time_ns()) - start_ns) / 1e9
+
+
+def one_round_trip(port: int, size: int) -> float:
+    """One round trip on a new connection (timed from the request, once connected)."""
+    with RoundTripTimer(port, size) as timer:
+        return timer.once()
+
+
+def round_trips(
+    port: int, count: int, size: int, pause: float, *, new_connections: bool = False
+) -> list[float]:
+    """``count`` sequential request/response times (seconds): on one keep-alive connection, or
+    each on a new connection (see :class:`RoundTripTimer`)."""
     if new_connections:
         return [_one_then_pause(port, size, pause) for _ in range(count)]
     times: list[float] = []
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if _KERNEL_STAMPS:
-            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+    with RoundTripTimer(port, size) as timer:
         for _ in range(count):
-            start_ns = time.time_ns()
-            sock.sendall(REQUEST)
-            got = 0
-            arrived_ns = 0
-            while got < size:
-                if _KERNEL_STAMPS:
-                    chunk, ancillary, _flags, _addr = sock.recvmsg(65536, 64)
-                    for level, kind, data in ancillary:
-                        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
-                            seconds, nanos = struct.unpack("qq", data[:16])
-                            arrived_ns = seconds * 1_000_000_000 + nanos
-                else:
-                    chunk = sock.recv(65536)
-                if not chunk:
-                    raise RuntimeError("connection closed mid-response")
-                got += len(chunk)
-            times.append(((arrived_ns or time.time_ns()) - start_ns) / 1e9)
+            times.append(timer.once())
             if pause:
                 time.sleep(pause)
     return times
 
 
 def _one_then_pause(port: int, size: int, pause: float) -> float:
-    (rtt,) = round_trips(port, 1, size, 0.0)
+    rtt = one_round_trip(port, size)
     time.sleep(pause)
     return rtt
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from time import monotonic
 from typing import Protocol
 
 from harness.faultproxy.chunks import Channel, Chunk
+from harness.faultproxy.deadlines import sleep_until
 from harness.faultproxy.toxics import Toxic
 
 __all__ = ["Stage", "StageHost", "make_stage"]
@@ -296,30 +296,6 @@ class LimitDataStage(Stage):
         self.holding = Chunk(b"", chunk.ts, eof=True)
         await self.forward(self.holding)
         self.host.counters[name] = -1
-
-
-async def sleep_until(deadline: float) -> None:
-    """Sleep until ``time.monotonic()`` reaches ``deadline`` (an absolute time).
-
-    The deadline is absolute, so the time spent reading, handing over and writing a chunk is
-    not added to its delay. uvloop's timers tick in whole milliseconds against a clock
-    truncated to the millisecond, so a timer may fire up to about a millisecond early: the
-    deadline is checked again after each wake-up and the remainder slept (or, below the
-    timer's resolution, yielded to the loop until it is reached).
-    """
-    loop = asyncio.get_running_loop()
-    while (wait := deadline - monotonic()) > 0:
-        woken: asyncio.Future[None] = loop.create_future()
-        timer = loop.call_later(wait, _set_done, woken)
-        try:
-            await woken
-        finally:
-            timer.cancel()
-
-
-def _set_done(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 _STAGES: dict[str, type[Stage]] = {
