@@ -27,6 +27,7 @@ from mock_providers.core.drift import profile_names
 from mock_providers.core.engine import ChatFormat, Engine
 from mock_providers.core.faults import Fault, FaultSet, named_faults
 from mock_providers.core.flavour import Handler
+from mock_providers.core.httpcycle import WHOLE, render_head, whole_supported
 from mock_providers.core.journal import CallRecord, Journal, fingerprint
 from mock_providers.core.limits import MAX_BODY_BYTES
 from mock_providers.core.looplag import LoopLag
@@ -198,7 +199,9 @@ class MockApp:
         if isinstance(replay, ReplayEntry) and not limited and _instant(self.engine, replay):
             await self._send_replay(scope, send, replay)
             return
-        call = Call(scope, receive, send, endpoint, self._headers, self.aborter)
+        call = Call(scope, receive, send, endpoint, self._headers, self.aborter, self._head_lines)
+        if self.bodies is not None:
+            call.whole = False  # the body journal's `send` wrapper reads the standard messages
         call.decided = decided
         call.named = named
         if exact:
@@ -404,13 +407,21 @@ class MockApp:
         in_flight = stats.in_flight
         try:
             body = entry.render()
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", b"%d" % len(body)),
-                *self.spec.replay_headers(self.account),
-            ]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            replay_head = self.spec.replay_head
+            if replay_head is not None and self.bodies is None and whole_supported(scope):
+                head = b"content-type: application/json\r\ncontent-length: %d\r\n%s" % (
+                    len(body),
+                    replay_head(self.account),
+                )
+                await send({"type": WHOLE, "status": 200, "head": head, "body": body})
+            else:
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(body)),
+                    *self.spec.replay_headers(self.account),
+                ]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
         finally:
             stats.in_flight -= 1
         self.account.record(entry.tokens_in)
@@ -488,6 +499,13 @@ class MockApp:
     def _headers(self, call: Call) -> Headers:
         """This flavour's response headers for one call."""
         return self.spec.headers(self.account, call)
+
+    def _head_lines(self, call: Call) -> bytes | None:
+        """The same as rendered header lines (None: a value the server must check itself)."""
+        head = self.spec.head
+        if head is not None:
+            return head(self.account, call)
+        return render_head(self.spec.headers(self.account, call))
 
 
 # POST endpoints that do not take a serving slot (no model runs for them).

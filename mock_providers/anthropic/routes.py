@@ -12,7 +12,7 @@ from mock_providers.core.engine import JSON_CT, decide
 from mock_providers.core.flavour import FlavourSpec, Handler, Provider
 from mock_providers.core.model_routes import model_handlers
 from mock_providers.core.pipeline import serve_chat, serve_simple
-from mock_providers.core.ratelimit import AccountLimits
+from mock_providers.core.ratelimit import AccountLimits, header_lines
 from mock_providers.core.wire import new_id
 
 FORMAT = wire.AnthropicFormat()
@@ -78,10 +78,36 @@ def replay_headers(account: AccountLimits) -> Headers:
     ]
 
 
+def head(account: AccountLimits, call: Call) -> bytes:
+    """`headers` as header lines, without building the list."""
+    call.request_id = rid = request_id()
+    rate = (
+        header_lines(account.key_anthropic_headers(call.api_key))
+        if account.enforced
+        else account.anthropic_head()
+    )
+    return b"request-id: %s\r\nanthropic-organization-id: %s\r\n%s" % (
+        rid.encode(),
+        ORGANISATION,
+        rate,
+    )
+
+
+def replay_head(account: AccountLimits) -> bytes:
+    """`replay_headers` as header lines."""
+    return b"request-id: %s\r\nanthropic-organization-id: %s\r\n%s" % (
+        request_id().encode(),
+        ORGANISATION,
+        account.anthropic_head(),
+    )
+
+
 FLAVOUR = FlavourSpec(
     name="anthropic",
     routes=ROUTES,
     format=FORMAT,
     headers=headers,
     replay_headers=replay_headers,
+    head=head,
+    replay_head=replay_head,
 )

@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from mock_providers.core.httpcycle import WHOLE, render_head, whole_supported
+
 if TYPE_CHECKING:
     from mock_providers.core.faults import Fault
 
@@ -36,6 +38,7 @@ class Call:
         endpoint: str,
         headers_for: Callable[[Call], Headers],
         aborter: Aborter | None,
+        head_for: Callable[[Call], bytes | None] | None = None,
     ) -> None:
         self.scope = scope
         self._receive = receive
@@ -43,6 +46,8 @@ class Call:
         self.endpoint = endpoint
         self.method: str = scope["method"]
         self._headers_for = headers_for
+        # The same headers as rendered lines (`core.httpcycle.render_head`), for `WHOLE`.
+        self._head_for = head_for
         self._aborter = aborter
         self.t = time.time()
         self.t0 = time.perf_counter()
@@ -71,6 +76,9 @@ class Call:
         self.api_key = b""
         self.ttft_factor = 1.0
         self.token_factor = 1.0
+        # The server takes a whole response in one message (`core.httpcycle.WHOLE`); the app
+        # turns this off when it wraps `send` (the body journal reads the standard messages).
+        self.whole = whole_supported(scope)
         self._gone: asyncio.Event | None = None
         self._watcher: asyncio.Task[None] | None = None
 
@@ -120,11 +128,25 @@ class Call:
     ) -> None:
         """Send a whole response."""
         self.status = status
+        if extra:
+            self.retry_after_s = _asked_wait(extra)
+        if self.whole and self._head_for is not None:
+            lines = self._head_for(self)
+            tail = render_head(extra) if extra else b""
+            if lines is not None and tail is not None:
+                self.started = True
+                head = b"content-type: %s\r\ncontent-length: %d\r\n%s%s" % (
+                    content_type,
+                    len(body),
+                    lines,
+                    tail,
+                )
+                await self._send({"type": WHOLE, "status": status, "head": head, "body": body})
+                return
         headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
         headers += self._headers_for(self)
         if extra:
             headers += extra
-            self.retry_after_s = _asked_wait(extra)
         self.started = True
         await self._send({"type": "http.response.start", "status": status, "headers": headers})
         await self._send({"type": "http.response.body", "body": body, "more_body": False})

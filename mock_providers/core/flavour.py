@@ -47,6 +47,11 @@ class FlavourSpec:
     headers: Callable[[AccountLimits, Call], Headers]
     # The same for the replay hot path, where no `Call` exists.
     replay_headers: Callable[[AccountLimits], Headers]
+    # The same two as rendered header lines (`core.httpcycle.render_head`), byte for byte, where
+    # the flavour builds them cheaper than rendering the list (they run on every call); None:
+    # rendered from the lists.
+    head: Callable[[AccountLimits, Call], bytes] | None = None
+    replay_head: Callable[[AccountLimits], bytes] | None = None
     # The endpoint as journalled and routed (e.g. OpenAI's optional `/v1` prefix).
     normalise_path: Callable[[str], str] = same_path
     # Routes with parameters in the path (Azure deployments, Gemini `models/{m}:generateContent`):

@@ -119,6 +119,9 @@ class AccountLimits:
     _openai_at: float = field(default=-1.0, repr=False)
     _anthropic: list[tuple[bytes, bytes]] = field(default_factory=list, repr=False)
     _anthropic_at: float = field(default=-1.0, repr=False)
+    # The snapshots above rendered as header lines, and the snapshot each was rendered from.
+    _openai_head: tuple[object, bytes] = field(default=(None, b""), repr=False)
+    _anthropic_head: tuple[object, bytes] = field(default=(None, b""), repr=False)
 
     @property
     def enforced(self) -> bool:
@@ -217,6 +220,29 @@ class AccountLimits:
         self._apply(now)
         self._anthropic = _anthropic_lines(self.requests, self.tokens, now)
         return self._anthropic
+
+    def openai_head(self) -> bytes:
+        """`openai_headers()` as header lines (`name: value\\r\\n`), rendered once a snapshot."""
+        lines = self.openai_headers()
+        source, head = self._openai_head
+        if source is not lines:
+            head = header_lines(lines)
+            self._openai_head = (lines, head)
+        return head
+
+    def anthropic_head(self) -> bytes:
+        """`anthropic_headers()` as header lines, rendered once a snapshot."""
+        lines = self.anthropic_headers()
+        source, head = self._anthropic_head
+        if source is not lines:
+            head = header_lines(lines)
+            self._anthropic_head = (lines, head)
+        return head
+
+
+def header_lines(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """Headers the mock made itself (lower-case names, plain values) as `name: value` lines."""
+    return b"".join([name + b": " + value + b"\r\n" for name, value in headers])
 
 
 def _openai_lines(

@@ -12,7 +12,7 @@ from mock_providers.core.engine import JSON_CT, ChatFormat, decide
 from mock_providers.core.flavour import FlavourSpec, Handler, Provider
 from mock_providers.core.model_routes import model_handlers
 from mock_providers.core.pipeline import serve_chat, serve_simple
-from mock_providers.core.ratelimit import AccountLimits
+from mock_providers.core.ratelimit import AccountLimits, header_lines
 from mock_providers.core.tokenizer import TokenizerProfile
 from mock_providers.core.wire import ChatRequest, WireError, new_id
 from mock_providers.openai import wire
@@ -115,12 +115,40 @@ def replay_headers(account: AccountLimits) -> Headers:
     ]
 
 
+_REPLAY_FIXED = (
+    b"openai-organization: org-brownout\r\nopenai-processing-ms: 0\r\n"
+    b"openai-version: 2020-10-01\r\n"
+)
+
+
+def head(account: AccountLimits, call: Call) -> bytes:
+    """`headers` as header lines, without building the list."""
+    call.request_id = rid = request_id()
+    rate = (
+        header_lines(account.key_openai_headers(call.api_key))
+        if account.enforced
+        else account.openai_head()
+    )
+    return (
+        b"x-request-id: %s\r\nopenai-organization: org-brownout\r\nopenai-processing-ms: %d\r\n"
+        b"openai-version: 2020-10-01\r\n%s" % (rid.encode(), call.elapsed_ms(), rate)
+    )
+
+
+def replay_head(account: AccountLimits) -> bytes:
+    """`replay_headers` as header lines."""
+    rid = request_id().encode()
+    return b"x-request-id: " + rid + b"\r\n" + _REPLAY_FIXED + account.openai_head()
+
+
 FLAVOUR = FlavourSpec(
     name="openai",
     routes=ROUTES,
     format=FORMAT,
     headers=headers,
     replay_headers=replay_headers,
+    head=head,
+    replay_head=replay_head,
     normalise_path=normalise_path,
 )
 
