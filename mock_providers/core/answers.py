@@ -56,7 +56,7 @@ class AnswerEngine:
 
     def __post_init__(self) -> None:
         self._index = {normalise(q): a for q, a in self.knowledge.items()}
-        self._cache: dict[tuple[str, bool], str] = {}
+        self._cache: dict[tuple[str, bool], tuple[str, ...]] = {}
 
     def right_answer(self, question: str) -> str | None:
         """The knowledge table's answer to `question` (exact words first, then containment)."""
@@ -72,6 +72,13 @@ class AnswerEngine:
 
     def answer(self, question: str, *, wrong: bool = False) -> str:
         """The answer to `question`; `wrong` gives a different, equally stable one."""
+        return "".join(self.answer_parts(question, wrong=wrong))
+
+    def answer_parts(self, question: str, *, wrong: bool = False) -> tuple[str, ...]:
+        """`answer` in parts that each end where a token piece ends (a word before a space, or
+        a punctuation mark), so the tokenizer can split each alone and join the pieces
+        (`TokenizerProfile.pieces_of`): a new question costs tokenizing its topic only, the
+        filler sentences (a few dozen combinations) are split once."""
         key = (question, wrong)
         cached = self._cache.get(key)
         if cached is None:
@@ -80,18 +87,20 @@ class AnswerEngine:
             cached = self._cache[key] = self._answer(question, wrong)
         return cached
 
-    def _answer(self, question: str, wrong: bool) -> str:
+    def _answer(self, question: str, wrong: bool) -> tuple[str, ...]:
         digest = _digest(question)
         if wrong:
             known = self.right_answer(question)
             lead = _WRONG[digest[0] % len(_WRONG)]
-            return lead if known is None else f"{lead} It is not {known}."
+            return (lead,) if known is None else (f"{lead} It is not {known}.",)
         known = self.right_answer(question)
         if known is not None:
-            return known
+            return (known,)
         topic = " ".join(_WORD.findall(question)[:8]) or "your message"
         picked = [_SENTENCES[digest[1 + i] % len(_SENTENCES)] for i in range(self.sentences)]
-        return f"Mock answer about {topic}. " + " ".join(picked)
+        # "...about" | " topic." | " Sentence. Sentence.": a word before a space, then a full
+        # stop; `tests/mock_providers/test_mock_providers_fastpath.py` checks the split.
+        return ("Mock answer about", f" {topic}.", " " + " ".join(picked))
 
     def thoughts(self, question: str) -> str:
         """Stable "extended thinking" text for `question` (Anthropic thinking blocks)."""

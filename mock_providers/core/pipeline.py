@@ -239,15 +239,18 @@ def plan_reply(
     question = req.question
     if req.after_tool_result:
         question = f"{req.question}\n{req.tool_result_text}"
-    text = engine.answers.answer(question, wrong=wrong is not None)
-    pieces = tokenizer.pieces(text)
+    parts = engine.answers.answer_parts(question, wrong=wrong is not None)
+    text = "".join(parts)
+    pieces = tokenizer.pieces_of(parts)  # = tokenizer.pieces(text), without splitting it all
     finish = "stop"
     limit = min(req.max_tokens or spec.max_output_tokens, spec.max_output_tokens)
     if len(pieces) > limit:
         pieces = pieces[:limit]
         text = "".join(pieces)
         finish = "length"
-    tokens_out = tokenizer.count(text) + thinking_tokens
+        tokens_out = tokenizer.count(text) + thinking_tokens
+    else:
+        tokens_out = tokenizer.scaled(len(pieces)) + thinking_tokens
     return Reply(text, pieces, finish, tokens_in, tokens_out, thinking=thinking)
 
 

@@ -49,6 +49,21 @@ class TokenizerProfile:
         """Split `text` into token-sized pieces whose concatenation is `text` (stream chunks)."""
         return list(_cached_pieces(text, max(1, self.piece_chars)))
 
+    def pieces_of(self, parts: Iterable[str]) -> list[str]:
+        """`pieces("".join(parts))` for parts that each end where a piece ends (see
+        `AnswerEngine.answer_parts`); each part is split (and cached) on its own."""
+        n = max(1, self.piece_chars)
+        out: list[str] = []
+        for part in parts:
+            out += _cached_pieces(part, n)
+        return out
+
+    def scaled(self, raw: int) -> int:
+        """The token count of a text of `raw` pieces (`count(text)` without splitting it)."""
+        if raw == 0 or self.scale == 1.0:
+            return raw
+        return max(1, math.ceil(raw * self.scale))
+
     def count(self, text: str) -> int:
         """Token count of a plain string (0 for the empty string)."""
         if not text:
