@@ -229,7 +229,9 @@ class LoadProcess:
         )
         if t0 is None:
             dead = next((c for c in self.children if not c.alive()), master)
-            if self.remote_workers and "Gave up waiting for workers" in dead.tail():
+            # The master gives up on missing workers; the local workers it then releases may
+            # be seen to exit first, so its own log is the one that says why.
+            if self.remote_workers and "Gave up waiting for workers" in master.tail():
                 joined = [line for line in self._read_workers() if line["event"] == "joined"]
                 raise InfrastructureError(
                     f"only {len(joined)} of {self.remote_workers} remote load worker(s) joined "

@@ -17,9 +17,28 @@ from harness.scenario.dataset import DatasetError, placeholders, read_dataset
 from harness.scenario.load_model import CLOSED_ONLY_KEYS, OPEN_ONLY_KEYS, Load
 from harness.scenario.locustfile_checks import locustfile_problems
 
-__all__ = ["load_problems"]
+__all__ = ["bodies_problems", "load_problems"]
 
 PathT = tuple[str | int, ...]
+
+
+def bodies_problems(document: Any) -> list[tuple[PathT, str]]:
+    """``record_bodies`` with ``load.locustfile``: the user's requests are recorded from
+    Locust's request event, which carries neither body reliably (a streamed answer is not read
+    by then, and reading it there would take it from the user's code), so the combination is
+    refused rather than run with an empty bodies.jsonl."""
+    if not isinstance(document, dict) or document.get("record_bodies") is not True:
+        return []
+    load = document.get("load")
+    if not isinstance(load, dict) or load.get("locustfile") is None:
+        return []
+    return [
+        (
+            ("record_bodies",),
+            "bodies are recorded for brownout's own requests, not a load.locustfile's; "
+            "drop record_bodies (or load.locustfile)",
+        )
+    ]
 
 
 def load_problems(raw: Any, base_dir: Path) -> list[tuple[PathT, str]]:

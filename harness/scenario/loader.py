@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from harness.errors import ScenarioError
 from harness.redact import interpolate
 from harness.scenario.cross_checks import ScenarioParts, cross_field_problems
-from harness.scenario.load_checks import load_problems
+from harness.scenario.load_checks import bodies_problems, load_problems
 from harness.scenario.model import Scenario
 from harness.scenario.model_problems import model_problems
 from harness.scenario.source import (
@@ -88,7 +88,10 @@ def parse_scenario(
         later.extend(cross_field_problems(ScenarioParts.salvage(located.data), located))
     else:
         later.extend(cross_field_problems(ScenarioParts.of(scenario), located))
-    for path, message in load_problems(located.data.get("load"), Path(filename).parent):
+    for path, message in [
+        *load_problems(located.data.get("load"), Path(filename).parent),
+        *bodies_problems(located.data),
+    ]:
         later.append((located.position_of(path), f"{dotted(path)}: {message}", path))
     problems.extend((position, message) for position, message, _ in filter(fresh, later))
     if problems:

@@ -96,6 +96,11 @@ def test_the_locustfile_is_checked_offline_without_running_it(tmp_path: Path) ->
             "  locustfile: users.py\n  request:\n    path: /x\n",
             "load.request: the locustfile's users send their own requests",
         ),
+        (
+            "  locustfile: users.py\nrecord_bodies: true\n",
+            "record_bodies: bodies are recorded for brownout's own requests, not a "
+            "load.locustfile's",
+        ),
     ],
 )
 def test_validate_reports_the_key_at_its_line(tmp_path: Path, load: str, message: str) -> None:

@@ -1,6 +1,7 @@
 """`brownout run` with Locust workers, end to end: a remote `brownout worker` that shares no
 file with the run sends its share of the load and its records reach the run directory; a local
-worker killed mid-run makes the run invalid, naming the worker.
+worker killed mid-run makes the run invalid, naming the worker; remote workers that never join
+end the run after ``--remote-timeout`` (not Locust's own 300 s) with exit 3, saying so.
 
 Reproduce by hand (two shells): ``brownout run tests/load/scenarios/distributed.yaml --workers 1
 --remote-workers 1 --master-bind 127.0.0.1:5557`` and ``brownout worker --master 127.0.0.1:5557``.
@@ -143,3 +144,31 @@ def test_a_local_worker_killed_mid_run_makes_the_run_invalid(tmp_path: Path) -> 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["valid"] is False and summary["verdict"] == "invalid"
     assert any("locust-worker-1" in p for p in summary["validity_problems"]), summary
+
+
+def test_remote_workers_that_never_join_fail_the_run_after_the_remote_timeout(
+    tmp_path: Path,
+) -> None:
+    reports = tmp_path / "reports"
+    port = _free_port()
+    run = subprocess.run(
+        brownout(
+            "run", str(SCENARIO), "--reports-dir", str(reports), "-q",
+            "--workers", "1", "--remote-workers", "1",
+            "--master-bind", f"127.0.0.1:{port}", "--remote-timeout", "3",
+        ),
+        # Well under Locust's own 300 s wait for workers, which is what this guards against.
+        cwd=tmp_path, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert run.returncode == 3, (run.stdout + run.stderr)[-3000:]
+    assert "Traceback" not in run.stderr
+    message = "only 0 of 1 remote load worker(s) joined within 3s (--remote-timeout)"
+    assert message in run.stderr, run.stderr[-3000:]
+    run_dir = run_dir_of(reports)
+    assert run_dir is not None
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["valid"] is False and info["exit_status"] == "error"
+    assert any(message in problem for problem in info["validity_problems"]), info
+    assert not list(run_dir.glob("requests*.jsonl")) or all(
+        not list(read_records(p)) for p in run_dir.glob("requests*.jsonl")
+    )
