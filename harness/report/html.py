@@ -21,6 +21,7 @@ from harness.report.charts import render_charts
 from harness.report.compare import Comparison, MetricDelta
 from harness.report.explain import render_explain
 from harness.report.formatting import format_value
+from harness.report.load_workers import read_worker_rows
 from harness.report.providers import failover_sentence, provider_rows
 from harness.report.run_facts import read_run_facts
 
@@ -95,6 +96,7 @@ def render_html(summary: Summary, run_dir: Path, comparison: Comparison | None =
         drain_text=_drain_text(summary),
         explain_html=render_explain(summary),
         facts=read_run_facts(run_dir),
+        worker_rows=read_worker_rows(run_dir, summary.load_started),
     )
     path = run_dir / REPORT_FILE
     path.write_text(page, encoding="utf-8")
