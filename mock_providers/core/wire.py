@@ -96,12 +96,22 @@ def reseed_ids() -> None:
     global _ID_STEM, _ID_COUNTER
     _ID_STEM = secrets.token_hex(4)
     _ID_COUNTER = itertools.count(int.from_bytes(secrets.token_bytes(8), "big"))
+    _ID_FORMATS.clear()
+
+
+# Per id length: the %-format with the stem in it, and the counter's modulus (ids are made
+# several times a call; building the format each time was most of their cost).
+_ID_FORMATS: dict[int, tuple[str, int]] = {}
 
 
 def new_id(prefix: str, nbytes: int = 12) -> str:
     """A unique id in the provider's style, e.g. `chatcmpl-3f2a…` (2 * `nbytes` hex digits)."""
-    digits = max(2 * nbytes - 8, 1)
-    return f"{prefix}{_ID_STEM}{next(_ID_COUNTER) % (16**digits):0{digits}x}"
+    found = _ID_FORMATS.get(nbytes)
+    if found is None:
+        digits = max(2 * nbytes - 8, 1)
+        found = _ID_FORMATS[nbytes] = (f"%s{_ID_STEM}%0{digits}x", 16**digits)
+    pattern, modulus = found
+    return pattern % (prefix, next(_ID_COUNTER) % modulus)
 
 
 def text_of(content: Any) -> str:

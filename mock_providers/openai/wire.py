@@ -6,6 +6,7 @@ because clients, LiteLLM in particular, classify errors by their text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from typing import Any
@@ -150,6 +151,7 @@ def _tool_choice(raw: Any, tools: list[ToolSpec]) -> tuple[str | None, bool]:
     raise _bad("Invalid value for 'tool_choice'.", "tool_choice", "invalid_value")
 
 
+@functools.lru_cache(maxsize=1024)
 def system_fingerprint(model: str) -> str:
     return "fp_" + hashlib.blake2b(model.encode(), digest_size=5).hexdigest()
 

@@ -199,3 +199,20 @@ def test_the_mock_sends_what_it_sends_through_uvicorns_own_path(flavour: str) ->
                     want = exchange(port_plain, _request(path, body))
                     assert want.startswith(b"HTTP/1.1 "), want
                     assert _normalised(got) == _normalised(want), (path, body)
+
+
+def test_ids_keep_their_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`new_id`'s cached formats give what the plain f-string gave, at the counter's edges."""
+    import itertools
+
+    from mock_providers.core import wire
+
+    for nbytes in (1, 4, 5, 12, 16, 24):
+        digits = max(2 * nbytes - 8, 1)
+        for start in (0, 1, 15, 16**6, 2**64 - 1, 2**64 + 5):
+            monkeypatch.setattr(wire, "_ID_COUNTER", itertools.count(start))
+            expected = f"chatcmpl-{wire._ID_STEM}{start % (16**digits):0{digits}x}"
+            assert wire.new_id("chatcmpl-", nbytes) == expected
+    stem = wire._ID_STEM
+    wire.reseed_ids()  # a forked worker: a new stem, and no format built with the old one
+    assert wire.new_id("x-", 12).startswith("x-" + wire._ID_STEM) and stem != wire._ID_STEM
