@@ -11,13 +11,14 @@ be held hostage that way, so this protocol adds, per connection:
 * at most `MAX_HEADER_BYTES` of request line and headers and `MAX_HEADERS` headers: 431;
 * a declared `content-length` over the body limit: 413 before reading it.
 
-Idle keep-alive connections are closed by uvicorn's own `timeout_keep_alive`.
+Idle keep-alive connections are closed quietly after uvicorn's `timeout_keep_alive`.
 
 The deadlines cost next to nothing per request: arming one only records when it falls due, and
-one timer per connection wakes at most every `min(HEAD_TIMEOUT_S, BODY_TIMEOUT_S)` to see
-whether it did (a timer scheduled and cancelled three times per request was a few percent of a
-mock's CPU). Each request's cycle is a `core.httpcycle.OneWriteCycle`, which sends a whole
-response in one write.
+one timer per connection wakes at most every `min(HEAD_TIMEOUT_S, BODY_TIMEOUT_S, keep-alive
+timeout)` to see whether it did (timers scheduled and cancelled four times per request were a
+few percent of a mock's CPU). uvicorn's own keep-alive timeout (close an idle connection
+quietly) is one of these deadlines too. Each request's cycle is a
+`core.httpcycle.OneWriteCycle`, which sends a whole response in one write.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ _REASONS = {
 }
 
 
+# What the deadline waits for while a connection is idle between requests.
+_KEEP_ALIVE = "keep-alive"
+
+
 class _Refused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -64,6 +69,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._due: float | None = None
         self._what = ""
+        # While idle between requests: when the next request's head deadline falls.
+        self._head_due = 0.0
 
     def _arm(self, seconds: float, what: str) -> None:
         self._due = self.loop.time() + seconds
@@ -75,7 +82,7 @@ class GuardedProtocol(HttpToolsProtocol):
         # Never later than one shortest timeout from now, so a deadline armed later can never
         # fall before the timer that is already waiting (no rescheduling on the hot path).
         assert self._due is not None
-        tick = min(self.head_timeout_s, self.body_timeout_s)
+        tick = min(self.head_timeout_s, self.body_timeout_s, self.timeout_keep_alive)
         self._deadline = self.loop.call_at(min(self._due, self.loop.time() + tick), self._check)
 
     def _disarm(self) -> None:
@@ -95,6 +102,12 @@ class GuardedProtocol(HttpToolsProtocol):
             self._schedule()
             return
         self._due = None
+        if self._what == _KEEP_ALIVE:
+            if self.head_timeout_s <= self.timeout_keep_alive:
+                self._expire("request")  # the head deadline fell first, as it did on its own
+            elif not self.transport.is_closing():
+                self.transport.close()  # idle too long: closed quietly, as uvicorn does
+            return
         self._expire(self._what)
 
     def _expire(self, what: str) -> None:
@@ -126,6 +139,9 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         # As uvicorn's, but a limit raised in a parser callback gets its own status.
+        if self._what == _KEEP_ALIVE and self._due is not None:
+            # The next request is arriving: its head deadline counts from the last response.
+            self._due, self._what = self._head_due, "request"
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -178,6 +194,17 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
+        # uvicorn's, except that its keep-alive timeout (a timer made and cancelled on every
+        # request) is this protocol's lazy deadline, and the next head's deadline is armed.
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
             self._arm(self.head_timeout_s, "request")
+            return
+        self._head_due = self.loop.time() + self.head_timeout_s
+        self._arm(min(self.timeout_keep_alive, self.head_timeout_s), _KEEP_ALIVE)

@@ -85,10 +85,16 @@ async def whole_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @contextlib.contextmanager
-def serving(asgi: Callable[..., Any], protocol: Any) -> Iterator[int]:
-    # The mock's settings (no access log: with one, the cycle takes uvicorn's own path).
+def serving(asgi: Callable[..., Any], protocol: Any, **options: Any) -> Iterator[int]:
+    # The mock's settings (no access log, as `build_server`).
     config = uvicorn.Config(
-        asgi, loop="uvloop", http=protocol, lifespan="off", log_level="critical", access_log=False
+        asgi,
+        loop="uvloop",
+        http=protocol,
+        lifespan="off",
+        log_level="critical",
+        access_log=False,
+        **options,
     )
     server = uvicorn.Server(config)
     sock = bind("127.0.0.1", 0)
@@ -207,3 +213,27 @@ def test_flavour_header_lines_equal_their_header_lists(
     assert spec.head(account, _FakeCall(b"sk-one")) == listed  # type: ignore[arg-type]
     if not enforced:
         assert spec.replay_head(account) == render_head(spec.replay_headers(account))
+
+
+@pytest.mark.parametrize("keep_alive_s", [0.3, 30.0])
+def test_idle_connections_end_as_before(
+    keep_alive_s: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keep-alive timeout (now one of the protocol's lazy deadlines) closes an idle
+    connection quietly, and so does a head deadline that falls first (the connection's last
+    response was complete, so no 408 goes out); a request that arrives while idle is served."""
+    monkeypatch.setattr(GuardedProtocol, "head_timeout_s", 1.0)
+    monkeypatch.setattr(GuardedProtocol, "body_timeout_s", 1.0)
+    with (
+        serving(app, GuardedProtocol, timeout_keep_alive=keep_alive_s) as port,
+        socket.create_connection(("127.0.0.1", port), timeout=10) as conn,
+    ):
+        conn.sendall(_post("/whole"))
+        first = conn.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200 OK")
+        conn.sendall(_post("/whole"))  # within both deadlines: served
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200 OK")
+        rest = b""
+        while data := conn.recv(65536):  # then idle until the server ends it
+            rest += data
+    assert rest == b""
