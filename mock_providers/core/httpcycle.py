@@ -36,6 +36,8 @@ from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 __all__ = ["WHOLE", "OneWriteCycle", "render_head", "whole_supported"]
 
+_stock_send = RequestResponseCycle.send
+
 #: The scope extension and message type of a whole response with pre-rendered header lines.
 WHOLE = "brownout.response.whole"
 
@@ -83,6 +85,10 @@ class OneWriteCycle(RequestResponseCycle):
     _pending_head: bytes | None = None
 
     async def send(self, message: Any) -> None:
+        if self.response_started and self._pending_head is None:
+            # A stream's frames (the hot case once a response is under way): uvicorn's path.
+            await _stock_send(self, message)
+            return
         if message["type"] == WHOLE:
             await self._send_rendered(message)
             return
