@@ -18,7 +18,7 @@ spell of the shared machine hits both servers alike; the median over the rounds 
   100 ms.
 
     python benchmarks/bench_faultproxy.py --toxiproxy PATH [--duration 5] [--rounds 3]
-                                          [--json results.json]
+                                          [--json results.json] [--baseline CHECKOUT]
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from faultproxy_bench_support import (
+    ROOT,
     RoundTripTimer,
     ServerClock,
     child,
@@ -126,15 +127,20 @@ def _setup_proxies(url: str, upstream_port: int) -> dict[str, int]:
 
 
 @contextmanager
-def embedded(upstream_port: int) -> Iterator[Server]:
+def embedded(
+    upstream_port: int, checkout: Path | None = None, name: str = "embedded"
+) -> Iterator[Server]:
+    """The embedded proxy of this project, or of another ``checkout`` of it (run from its
+    directory, so ``-m harness.faultproxy`` imports that checkout's code)."""
     argv = [sys.executable, "-m", "harness.faultproxy", "-host", "127.0.0.1", "-port", "0"]
-    with child(argv, SERVER_CPU, read_stdout=True) as process:
+    cwd = checkout.resolve() if checkout is not None else ROOT
+    with child(argv, SERVER_CPU, read_stdout=True, cwd=cwd) as process:
         assert process.stdout is not None
         line = process.stdout.readline()
         if not line.startswith("BROWNOUT_READY "):
             raise RuntimeError(f"fault proxy did not start: {line!r}")
         ports = _setup_proxies(line.split()[1], upstream_port)
-        yield Server("embedded", ports, process.pid)
+        yield Server(name, ports, process.pid)
 
 
 @contextmanager
@@ -327,6 +333,12 @@ def main() -> int:
     )
     parser.add_argument("--accuracy-only", action="store_true", help="skip the throughput part")
     parser.add_argument("--json", type=Path, help="also write raw results here")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of this project (e.g. `git worktree add DIR COMMIT`): its "
+        "embedded proxy is measured too, as target `baseline`, for before/after comparisons",
+    )
     args = parser.parse_args()
     if args.toxiproxy and not os.access(args.toxiproxy, os.X_OK):
         parser.error(f"--toxiproxy {args.toxiproxy}: not an executable file")
@@ -334,6 +346,8 @@ def main() -> int:
     with ExitStack() as stack:
         up_port, upstream_name = stack.enter_context(upstream(LOAD_CPU))
         servers = [stack.enter_context(embedded(up_port))]
+        if args.baseline:
+            servers.append(stack.enter_context(embedded(up_port, args.baseline, "baseline")))
         if args.toxiproxy:
             servers.append(stack.enter_context(toxiproxy(args.toxiproxy, up_port)))
         else:

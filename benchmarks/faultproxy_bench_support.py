@@ -54,7 +54,7 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 
 @contextmanager
 def child(
-    args: list[str], cpu: int | None = None, *, read_stdout: bool = False
+    args: list[str], cpu: int | None = None, *, read_stdout: bool = False, cwd: Path = ROOT
 ) -> Iterator[subprocess.Popen[str]]:
     """A child process, stopped with SIGTERM (then killed) on exit. Its stdout is a pipe only
     when the caller reads it: an unread pipe fills with a server's logs and blocks it.
@@ -71,7 +71,7 @@ def child(
         stdout=stdout,
         stderr=subprocess.DEVNULL,
         text=True,
-        cwd=ROOT,
+        cwd=cwd,
         start_new_session=True,
     )
     try:
