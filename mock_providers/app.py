@@ -206,8 +206,7 @@ class MockApp:
         call.named = named
         if exact:
             call.api_key = api_key(scope["headers"])
-        self.stats.in_flight += 1
-        in_flight = self.stats.in_flight
+        in_flight = self._enter()
         payload: Any = None
         fingerprint_: str | None = None
         admitted = False
@@ -271,8 +270,21 @@ class MockApp:
             if admitted:
                 self.limiter.release()
             call.finish()
-            self.stats.in_flight -= 1
+            self._leave()
             self._record(call, body or b"", payload, in_flight, fingerprint_)
+
+    def _enter(self) -> int:
+        """Count a call in; returns the calls in flight at its arrival, this one included (with
+        several workers, in all of them: the provider's, as the journal's `in_flight` says)."""
+        self.stats.in_flight += 1
+        if self.shared is None:
+            return self.stats.in_flight
+        return self.shared.add_in_flight(1)
+
+    def _leave(self) -> None:
+        self.stats.in_flight -= 1
+        if self.shared is not None:
+            self.shared.add_in_flight(-1)
 
     async def _admit(self, call: Call) -> bool:
         """A slot for this call (waiting in the queue if need be); False when it was answered
@@ -403,8 +415,7 @@ class MockApp:
         t = time.time()
         t0 = time.perf_counter()
         stats = self.stats
-        stats.in_flight += 1
-        in_flight = stats.in_flight
+        in_flight = self._enter()
         try:
             body = entry.render()
             replay_head = self.spec.replay_head
@@ -423,7 +434,7 @@ class MockApp:
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
         finally:
-            stats.in_flight -= 1
+            self._leave()
         self.account.record(entry.tokens_in)
         stats.calls += 1
         stats.by_status["200"] += 1

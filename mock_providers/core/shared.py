@@ -14,7 +14,8 @@ to it and it would be one more single core that every call goes through, the ver
 microsecond). Why not shared memory without a lock: a token bucket's refill-then-take and a
 queue's check-then-enqueue must be atomic, and Python has no cross-process atomics. The lock is
 taken only where workers must agree (fault counters, buckets, the capacity queue, fault-set
-changes); per-call statistics stay in each process and are published to a per-worker slot ten
+changes, and the count of calls in flight that the journal records); per-call statistics stay
+in each process and are published to a per-worker slot ten
 times a second, so ``/_brownout/stats`` and ``/_brownout/metrics`` from any worker add them up.
 
 A worker that dies takes the whole mock down (``mock_providers.workers``), so a lock held by a
@@ -54,6 +55,7 @@ _LIMIT = 64  # i64: max_concurrency (-1: unlimited)
 _QUEUE_LIMIT = 72  # i64: queue (-1: unbounded)
 _ACCOUNT = 80  # i64, i64: enforced rpm, tpm (-1: none), the config the key table was made for
 _BLOB_LEN = 96  # u32: length of the fault-set JSON
+_IN_FLIGHT = 104  # i64: calls being served, all workers (the journal's `in_flight`)
 _HEADER = 4096
 
 _BLOB = _HEADER
@@ -121,6 +123,13 @@ class SharedState:
 
     def set_f(self, offset: int, value: float) -> None:
         _F64.pack_into(self.buf, offset, value)
+
+    def add_in_flight(self, delta: int) -> int:
+        """Count a call in (+1) or out (-1) of service across all workers; the new count."""
+        with self.lock:
+            value = self.get_i(_IN_FLIGHT) + delta
+            self.set_i(_IN_FLIGHT, value)
+        return value
 
     # -- the fault set ----------------------------------------------------------------------
 

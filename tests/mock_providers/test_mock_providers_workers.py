@@ -118,11 +118,27 @@ def test_first_and_every_count_calls_across_workers_and_one_journal(start: Any) 
     both_workers_served(mock, 30)
     assert mock.control("GET", "/stats")["by_status"] == {"500": 3, "200": 27}
     lines = mock.journal.read_bytes().splitlines()
-    assert len(lines) == 30  # every line whole: one O_APPEND write per line, two writers
+    assert len(lines) == 30  # every line whole: O_APPEND writes of whole lines, two writers
     calls = [json.loads(line) for line in lines]
     assert sorted(c["fault"] or "" for c in calls).count("first3") == 3
     # `every: 5` of the 30 calls the latency fault matched (each fault counts all its calls).
     assert sum(1 for c in calls if c["fault"] and "every5" in c["fault"]) == 6
+    assert mock.stop() == 0
+
+
+def test_in_flight_counts_the_calls_of_every_worker(start: Any) -> None:
+    """The journal's `in_flight` is the provider's: 16 slow calls at once, spread over both
+    workers, and the last to arrive sees all 16 (each worker alone holds fewer)."""
+    mock = start()
+    mock.control("POST", "/faults", {"name": "slow", "type": "latency", "params": {"ms": 2000}})
+    codes = asyncio.run(post_all(mock.url, 16))
+    assert codes == [200] * 16
+    both_workers_served(mock, 16)
+    calls = [json.loads(line) for line in mock.journal.read_bytes().splitlines()]
+    assert len(calls) == 16
+    assert max(c["in_flight"] for c in calls) == 16
+    assert sorted(c["in_flight"] for c in calls)[0] >= 1
+    assert mock.control("GET", "/stats")["in_flight"] == 0
     assert mock.stop() == 0
 
 
