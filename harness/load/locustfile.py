@@ -1,6 +1,7 @@
 """The locustfile: runs ONLY inside Locust processes (``python -m locust -f <this file>``).
 
-This is the one module of brownout, with ``harness.load.sending``, allowed to import Locust
+This is the one module of brownout, with ``harness.load.sending`` and ``harness.load.lean`` (and
+the locustfile-only custom.py and relay.py), allowed to import Locust
 (and so gevent, which Locust monkey-patches into the interpreter); nothing in the harness
 imports it. It reads the LoadConfig named by ``BROWNOUT_LOAD_CONFIG`` and drives one of two
 traffic models on Locust's own extension points:

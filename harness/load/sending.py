@@ -5,11 +5,16 @@ models send through ``send``: a closed-model user calls it in its task, the open
 dispatcher in one greenlet per arrival. Recording is done here, around each request, rather
 than in an ``events.request`` listener, because only here are the request id, the intended
 start and the validation verdict known together with the response.
+
+The request goes out on harness.load.lean (geventhttpclient directly, the same wire bytes and
+the same ``events.request`` as FastHttpSession, about 40 µs of CPU less per request) unless the
+user holds a cookie, when it goes through ``FastHttpSession.request`` as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import socket
 import time
@@ -19,9 +24,11 @@ from typing import Any
 
 import gevent
 from locust.contrib.fasthttp import FAILURE_EXCEPTIONS, FastHttpSession
+from locust.exception import CatchResponseError
 
 from harness.load.config import LoadConfig, RequestSpec
 from harness.load.ids import new_request_id, traceparent
+from harness.load.lean import Report, lean_session
 from harness.load.records import RequestRecord, error_class_for_status
 from harness.load.validators import ContainsValidator, JsonFieldValidator, check_body
 from harness.redact import resolve_references
@@ -57,13 +64,17 @@ class _Prepared:
     #: The load's validators, then the template's own.
     validators: tuple[JsonFieldValidator | ContainsValidator, ...]
     sets_accept_encoding: bool
+    #: Each of the template's bodies (by id) as FastHttpSession encodes it: json.dumps, UTF-8.
+    encoded: dict[int, bytes]
 
     @classmethod
     def of(cls, spec: RequestSpec, config: LoadConfig) -> _Prepared:
+        bodies = [*spec.bodies, spec.json]
         return cls(
             headers=resolve_references(spec.headers),
             validators=(*config.validators, *spec.validators),
             sets_accept_encoding=any(k.lower() == "accept-encoding" for k in spec.headers),
+            encoded={id(b): json.dumps(b).encode("utf-8") for b in bodies if b is not None},
         )
 
 
@@ -76,6 +87,8 @@ class Sender:
         rows: Rows,
         write: Callable[[RequestRecord], None],
         bodies: Callable[[str, float, Any, int, bytes], None] | None = None,
+        *,
+        lean: bool = True,
     ):
         self.config = config
         self.rows = rows
@@ -84,6 +97,8 @@ class Sender:
         self.templates = config.templates
         self.weights = [t.weight for t in self.templates]
         self._prepared = {id(t): _Prepared.of(t, config) for t in self.templates}
+        #: Send on geventhttpclient directly (harness.load.lean) rather than FastHttpSession.
+        self.lean = lean
         self.sent = 0
         #: Requests sent and not yet recorded (a remote worker waits for them at the end).
         self.in_flight = 0
@@ -145,47 +160,40 @@ class Sender:
         t_start = now - lag_s
         # Always read the body ourselves (stream=True): then a body that breaks off is seen as
         # an error here, where FastHttpSession would hand back the partial body as if complete.
-        with client.request(
-            spec.method,
-            path,
-            name=spec.label,
-            json=body_out,
-            headers=headers,
-            catch_response=True,
-            stream=True,
-        ) as response:
-            status = int(response.status_code or 0)
-            # Only responses that never arrived carry an `error` attribute.
-            transport_error: BaseException | None = getattr(response, "error", None)
-            body, ttft_ms, itl_ms, body_error = b"", None, None, None
+        response, report = self._request(client, spec, path, body_out, headers, prepared)
+        status = int(response.status_code or 0)
+        # Only responses that never arrived carry an `error` attribute.
+        transport_error: BaseException | None = getattr(response, "error", None)
+        body, ttft_ms, itl_ms, body_error = b"", None, None, None
+        if status:
+            body, ttft_ms, itl_ms, body_error = _read_body(response, started, spec.stream)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        valid: bool | None = None
+        if status == 0 or body_error is not None:
+            # No response, or the body broke off: the status (if any) is kept as received.
+            failure = transport_error if status == 0 else body_error
+            error_class: str | None = _transport_error_class(failure)
+            error: str | None = _describe(failure)
             if status:
-                body, ttft_ms, itl_ms, body_error = _read_body(response, started, spec.stream)
-            latency_ms = (time.perf_counter() - started) * 1000.0
-            valid: bool | None = None
-            if status == 0 or body_error is not None:
-                # No response, or the body broke off: the status (if any) is kept as received.
-                failure = transport_error if status == 0 else body_error
-                error_class: str | None = _transport_error_class(failure)
-                error: str | None = _describe(failure)
-                if status:
-                    error = f"body cut after {len(body)} bytes: {error}"[:_ERROR_TEXT_LIMIT]
-                transport_error = failure
+                error = f"body cut after {len(body)} bytes: {error}"[:_ERROR_TEXT_LIMIT]
+            transport_error = failure
+        else:
+            error_class = error_class_for_status(status)
+            error = None
+            if error_class is not None:
+                snippet = body[:_ERROR_TEXT_LIMIT].decode("utf-8", errors="replace")
+                error = f"HTTP {status}: {snippet}"
             else:
-                error_class = error_class_for_status(status)
-                error = None
-                if error_class is not None:
-                    snippet = body[:_ERROR_TEXT_LIMIT].decode("utf-8", errors="replace")
-                    error = f"HTTP {status}: {snippet}"
-                else:
-                    valid, reason = check_body(validators, body)
-                    if valid is False:
-                        error_class, error = "validation", reason
-            if error_class is None:
-                response.success()
-            else:
-                # Locust keys its error table by message: keep it low-cardinality (no request
-                # ids or bodies) so a long run does not grow it without bound.
-                response.failure(_stats_message(error_class, transport_error, error))
+                valid, reason = check_body(validators, body)
+                if valid is False:
+                    error_class, error = "validation", reason
+        # Locust keys its error table by message: keep it low-cardinality (no request ids or
+        # bodies) so a long run does not grow it without bound.
+        report(
+            None
+            if error_class is None
+            else CatchResponseError(_stats_message(error_class, transport_error, error))
+        )
         self.write(
             RequestRecord(
                 t_start=t_start,
@@ -207,6 +215,45 @@ class Sender:
         if self.bodies is not None:
             self.bodies(request_id, t_start, body_out, status, body)
         self.sent += 1
+
+    def _request(
+        self,
+        client: FastHttpSession,
+        spec: RequestSpec,
+        path: str,
+        body_out: Any,
+        headers: dict[str, str],
+        prepared: _Prepared,
+    ) -> tuple[Any, Report]:
+        """Send the request (stream=True) and return the response and how to report it."""
+        if self.lean:
+            lean = lean_session(client)
+            if lean.usable():
+                payload = None
+                if body_out is not None:
+                    payload = prepared.encoded.get(id(body_out))
+                    if payload is None:  # a body filled from a dataset row
+                        payload = json.dumps(body_out).encode("utf-8")
+                return lean.request(spec.method, path, spec.label, payload, headers)
+        context = client.request(
+            spec.method,
+            path,
+            name=spec.label,
+            json=body_out,
+            headers=headers,
+            catch_response=True,
+            stream=True,
+        )
+        response = context.__enter__()  # type: ignore[no-untyped-call]
+
+        def report(failure: BaseException | None) -> None:
+            if failure is None:
+                response.success()
+            else:
+                response.failure(failure)
+            context.__exit__(None, None, None)  # type: ignore[no-untyped-call]
+
+        return response, report
 
 
 def _read_body(
