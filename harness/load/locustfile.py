@@ -124,6 +124,8 @@ class _Output:
         self.receiver: Receiver | None = None
         self._flusher: gevent.Greenlet | None = None
         self._batch_lines = _BATCH_LINES
+        #: The test is stopping (Locust's test_stopping, or quitting): no new arrival is sent.
+        self.ending = False
         atexit.register(self.flush)
 
     def _writer(self, path: Path) -> RequestLogWriter:
@@ -149,6 +151,7 @@ class _Output:
             if writer is not None:
                 writer.unbuffered()
         self._batch_lines = 1
+        self.ending = True
 
     def stopping(self) -> bool:
         """The master asked this remote worker for its last records: send nothing new."""
@@ -390,6 +393,14 @@ else:
                 due = origin + offset
                 if OUTPUT.stopping():
                     raise StopUser  # requests in flight go on in their own greenlets
+                if OUTPUT.ending:
+                    # The test is stopping: send nothing new, and end once the requests in
+                    # flight are recorded. Sending on (as this loop did) until Locust killed
+                    # it after --stop-timeout lost the last arrivals: sent, answered, never
+                    # recorded, as the process exited (a SUT's provider call then joined no
+                    # user request).
+                    in_flight.join()
+                    raise StopUser
                 # gevent times sleeps from the loop's cached clock, so a wake-up can come
                 # early after a busy loop iteration: sleep again rather than send before due.
                 while (delay := due - time.time()) > 0:
