@@ -424,3 +424,52 @@ def test_time_to_first_byte_through_the_streaming_sut(
         assert row.ttft_ms is not None
         # The SUT forwards the first delta at once and the rest 2 x 200 ms later.
         assert row.latency_ms - row.ttft_ms >= 300
+
+
+def test_sigterm_in_the_open_model_sends_nothing_new_and_records_what_is_in_flight(
+    fake_provider: FakeProvider, tmp_path: Path
+) -> None:
+    # The open-model dispatcher used to go on sending arrivals after SIGTERM until Locust killed
+    # it at --stop-timeout; the requests it had just sent were answered but never recorded.
+    fake_provider.responder = always(Reply(hang_s=0.05))
+    sut = start_ready_process(sut_command(fake_provider.url, "naive"), tmp_path / "sut.stderr")
+    try:
+        requests_file = tmp_path / "requests.jsonl"
+        config = config_for(
+            sut.url, requests_file, model="open", rate=80.0, arrivals="constant",
+            run_time_s=60, validators=(), stop_timeout_s=2,
+        )  # fmt: skip
+        config_path = tmp_path / "load.json"
+        config.write(config_path)
+        locust = subprocess.Popen(
+            build_locust_command(config_path, config),
+            env=build_locust_env(config_path),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_until(
+                lambda: (
+                    requests_file.exists() and len(requests_file.read_text().splitlines()) >= 40
+                ),
+                30,
+                "forty recorded requests",
+            )
+            locust.send_signal(signal.SIGTERM)
+            signalled = time.time()
+            _, stderr = locust.communicate(timeout=60)
+        finally:
+            if locust.poll() is None:
+                locust.kill()
+                locust.communicate(timeout=30)
+    finally:
+        sut.stop()
+
+    assert locust.returncode == 0, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    rows = list(read_records(requests_file))
+    assert all(row.ok for row in rows)
+    assert len(rows) == len(fake_provider.snapshot())  # nothing sent went unrecorded
+    # Nothing new after the signal (the SIGTERM handler's drain takes well under a second).
+    assert max(row.t_start for row in rows) < signalled + 1.0
