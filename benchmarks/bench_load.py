@@ -245,8 +245,12 @@ def open_run(
     # The rate is counted at the instants requests were actually sent (due + lag), not when
     # they were due: a generator that falls behind sends fewer per second than scheduled.
     sent = [r["t_start"] + r["schedule_lag_ms"] / 1000.0 for r in rows]
-    achieved = sum(1 for t in sent if t0 + 1.0 <= t < t0 + duration - 1.0) / (duration - 2.0)
-    window = [r for r in rows if t0 + 1.0 <= r["t_start"] < t0 + duration - 1.0]
+    # The window ends a second before the run or half a second before the last arrival sent,
+    # whichever is first: with workers the schedule starts a second after Locust's clock (the
+    # origin's lead), and no arrival is sent once the test is stopping.
+    lo, hi = t0 + 1.0, min(t0 + duration - 1.0, max(sent) - 0.5)
+    achieved = sum(1 for t in sent if lo <= t < hi) / (hi - lo)
+    window = [r for r in rows if lo <= r["t_start"] < hi]
     lags = sorted(r["schedule_lag_ms"] for r in window)
     p99 = lags[min(len(lags) - 1, math.ceil(0.99 * len(lags)) - 1)]
     return achieved, p99
