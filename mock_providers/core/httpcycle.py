@@ -173,12 +173,7 @@ class OneWriteCycle(RequestResponseCycle):
         if len(body) != self.expected_content_length:
             return False  # uvicorn's own path raises the length error
         self.transport.write(head + body)
-        self.expected_content_length = 0
-        self.response_complete = True
-        self.message_event.set()
-        if not self.keep_alive:
-            self.transport.close()
-        self.on_response()
+        self._completed()
         return True
 
     async def _send_rendered(self, message: Any) -> None:
@@ -221,6 +216,10 @@ class OneWriteCycle(RequestResponseCycle):
             )
         )
         self.chunked_encoding = False
+        self._completed()
+
+    def _completed(self) -> None:
+        """The whole response is written: what uvicorn does after a response's last body."""
         self.expected_content_length = 0
         self.response_complete = True
         self.message_event.set()

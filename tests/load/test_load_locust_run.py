@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ from harness.load import (
     ContainsValidator,
     JsonFieldValidator,
     LoadConfig,
+    RequestRecord,
     RequestSpec,
     build_locust_command,
     build_locust_env,
@@ -223,20 +225,30 @@ def test_invalid_config_stops_locust_with_the_reasons(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_sigterm_mid_run_records_the_requests_in_flight(
-    fake_provider: FakeProvider, tmp_path: Path
-) -> None:
-    # How the orchestrator stops the load: SIGTERM. Requests in flight then finish within
-    # --stop-timeout and must still be recorded, without a traceback.
-    fake_provider.responder = always(Reply(hang_s=0.01))
+@dataclass
+class _Stopped:
+    """A Locust run stopped by SIGTERM, as the orchestrator stops one."""
+
+    returncode: int
+    stderr: str
+    rows: list[RequestRecord]
+    #: when the signal was sent (time.time())
+    signalled: float
+
+
+def _sigterm_after(
+    fake_provider: FakeProvider, tmp_path: Path, lines: int, **config: object
+) -> _Stopped:
+    """Run Locust against the naive SUT until ``lines`` requests are recorded, then SIGTERM it
+    and collect what it wrote."""
     sut = start_ready_process(sut_command(fake_provider.url, "naive"), tmp_path / "sut.stderr")
     try:
         requests_file = tmp_path / "requests.jsonl"
-        config = config_for(sut.url, requests_file, users=6, run_time_s=60, validators=())
+        load = config_for(sut.url, requests_file, run_time_s=60, validators=(), **config)
         config_path = tmp_path / "load.json"
-        config.write(config_path)
+        load.write(config_path)
         locust = subprocess.Popen(
-            build_locust_command(config_path, config),
+            build_locust_command(config_path, load),
             env=build_locust_env(config_path),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -244,11 +256,14 @@ def test_sigterm_mid_run_records_the_requests_in_flight(
         )
         try:
             wait_until(
-                lambda: requests_file.exists() and len(requests_file.read_text().splitlines()) >= 8,
+                lambda: (
+                    requests_file.exists() and len(requests_file.read_text().splitlines()) >= lines
+                ),
                 30,
-                "eight recorded requests",
+                f"{lines} recorded requests",
             )
             locust.send_signal(signal.SIGTERM)
+            signalled = time.time()
             _, stderr = locust.communicate(timeout=60)
         finally:
             if locust.poll() is None:
@@ -256,10 +271,20 @@ def test_sigterm_mid_run_records_the_requests_in_flight(
                 locust.communicate(timeout=30)
     finally:
         sut.stop()
+    return _Stopped(locust.returncode, stderr, list(read_records(requests_file)), signalled)
 
-    assert locust.returncode == 0, stderr[-3000:]
-    assert "Traceback" not in stderr, stderr[-3000:]
-    rows = list(read_records(requests_file))
+
+def test_sigterm_mid_run_records_the_requests_in_flight(
+    fake_provider: FakeProvider, tmp_path: Path
+) -> None:
+    # How the orchestrator stops the load: SIGTERM. Requests in flight then finish within
+    # --stop-timeout and must still be recorded, without a traceback.
+    fake_provider.responder = always(Reply(hang_s=0.01))
+    stopped = _sigterm_after(fake_provider, tmp_path, 8, users=6)
+
+    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    assert "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    rows = stopped.rows
     assert all(row.ok for row in rows)
     assert len(rows) == len(fake_provider.snapshot())  # nothing sent went unrecorded
 
@@ -432,44 +457,15 @@ def test_sigterm_in_the_open_model_sends_nothing_new_and_records_what_is_in_flig
     # The open-model dispatcher used to go on sending arrivals after SIGTERM until Locust killed
     # it at --stop-timeout; the requests it had just sent were answered but never recorded.
     fake_provider.responder = always(Reply(hang_s=0.05))
-    sut = start_ready_process(sut_command(fake_provider.url, "naive"), tmp_path / "sut.stderr")
-    try:
-        requests_file = tmp_path / "requests.jsonl"
-        config = config_for(
-            sut.url, requests_file, model="open", rate=80.0, arrivals="constant",
-            run_time_s=60, validators=(), stop_timeout_s=2,
-        )  # fmt: skip
-        config_path = tmp_path / "load.json"
-        config.write(config_path)
-        locust = subprocess.Popen(
-            build_locust_command(config_path, config),
-            env=build_locust_env(config_path),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            wait_until(
-                lambda: (
-                    requests_file.exists() and len(requests_file.read_text().splitlines()) >= 40
-                ),
-                30,
-                "forty recorded requests",
-            )
-            locust.send_signal(signal.SIGTERM)
-            signalled = time.time()
-            _, stderr = locust.communicate(timeout=60)
-        finally:
-            if locust.poll() is None:
-                locust.kill()
-                locust.communicate(timeout=30)
-    finally:
-        sut.stop()
+    stopped = _sigterm_after(
+        fake_provider, tmp_path, 40,
+        model="open", rate=80.0, arrivals="constant", stop_timeout_s=2,
+    )  # fmt: skip
 
-    assert locust.returncode == 0, stderr[-3000:]
-    assert "Traceback" not in stderr, stderr[-3000:]
-    rows = list(read_records(requests_file))
+    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    assert "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    rows = stopped.rows
     assert all(row.ok for row in rows)
     assert len(rows) == len(fake_provider.snapshot())  # nothing sent went unrecorded
     # Nothing new after the signal (the SIGTERM handler's drain takes well under a second).
-    assert max(row.t_start for row in rows) < signalled + 1.0
+    assert max(row.t_start for row in rows) < stopped.signalled + 1.0
